@@ -12,7 +12,7 @@ from vsml.episode import Episode, run_episode
 from vsml.errors import UserError
 from vsml.learner import num_numbers
 from vsml.methods import make_learner
-from vsml.model import Config, VSML, merge_batch_states
+from vsml.model import VSML, Config, merge_batch_states
 
 CASES = {
     "dense": (Config(), (12,)),
@@ -107,7 +107,8 @@ def test_untrained_vsml_outputs_small_logits_and_messages_are_averaged():
 def test_merge_batch_states_shares_first_half_only():
     learner = make_learner("vsml", (6,), 3)
     params = learner.init_meta_params(jax.random.PRNGKey(0))
-    states = jax.vmap(lambda k: learner.init_state(params, k))(jax.random.split(jax.random.PRNGKey(1), 4))
+    keys = jax.random.split(jax.random.PRNGKey(1), 4)
+    states = jax.vmap(lambda k: learner.init_state(params, k))(keys)
     merged = merge_batch_states(states)
     c = merged.layers[0].c
     np.testing.assert_allclose(c[0, ..., :8], c[3, ..., :8])

@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 
 from vsml.episode import Episode, run_episode
 from vsml.errors import UserError
@@ -49,6 +48,17 @@ def population_losses(learner, population, episodes: Episode, keys, chunk: int):
     return losses.reshape(-1)
 
 
+def _time_learner(learner, params, population, episodes: Episode, keys, chunk: int,
+                  repeats: int) -> tuple[float, float]:
+    """Median seconds of (one episode, the whole population's episodes)."""
+    one = jax.jit(lambda p, e, k: run_episode(learner, p, e, k).loss.mean())
+    first = Episode(episodes.x[0], episodes.y[0])
+    t_one = _median_seconds(lambda: one(params, first, keys[0]), repeats)
+    batch = jax.jit(lambda pop, e, k: population_losses(learner, pop, e, k, chunk))
+    t_batch = _median_seconds(lambda: batch(population, episodes, keys), repeats)
+    return t_one, t_batch
+
+
 def bench_vsml(inputs: int = 784, outputs: int = 10, pairs: int = 16, length: int = 100,
                chunk: int = 2, repeats: int = 3, implementations=IMPLEMENTATIONS,
                micro_ticks: int = 2) -> list[dict]:
@@ -67,12 +77,8 @@ def bench_vsml(inputs: int = 784, outputs: int = 10, pairs: int = 16, length: in
         population = jax.tree_util.tree_map(
             lambda p: p + 0.05 * jax.random.normal(k_p, (members,) + p.shape), params)
         ticks_per_example = inputs * outputs * micro_ticks
-        one = jax.jit(lambda p, e, k: run_episode(learner, p, e, k).loss.mean())
-        episode = Episode(xs[0], ys[0])
-        t_one = _median_seconds(lambda: one(params, episode, state_keys[0]), repeats)
-        batch = jax.jit(lambda pop, e, k: population_losses(learner, pop, e, k, chunk))
-        episodes = Episode(xs, ys)
-        t_batch = _median_seconds(lambda: batch(population, episodes, state_keys), repeats)
+        t_one, t_batch = _time_learner(learner, params, population, Episode(xs, ys),
+                                       state_keys, chunk, repeats)
         for name, seconds, examples in (("episode", t_one, length),
                                         ("es-batch", t_batch, members * length)):
             rows.append({

@@ -846,7 +846,8 @@ def prepare_arrays(raw: RawSplit, spec: TaskSpec) -> TaskData:
     info = DATASETS[spec.dataset]
     images = np.asarray(raw.images)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != info.shape:
-        raise UserError(f"prepare_arrays: images must be uint8 [N, {', '.join(map(str, info.shape))}]"
+        shape = ", ".join(map(str, info.shape))
+        raise UserError(f"prepare_arrays: images must be uint8 [N, {shape}]"
                         f", got {images.dtype} {images.shape}")
     labels = np.asarray(raw.labels, np.int32)
     x = _standardized_flat(RawSplit(images, labels), info, _image_shape(spec))

@@ -1,0 +1,336 @@
+"""``vsml meta-test``: the paper's meta-test protocol, on a dataset or on the user's own data.
+
+    vsml meta-test --checkpoint runs/x --dataset fashion_mnist --out results/x_fashion.csv
+    vsml meta-test --method sgd-shallow --dataset mnist --set model.learning_rate=0.01 ...
+    vsml meta-test --checkpoint runs/x --dataset my_data.npz --length 500 --out mine.csv
+
+Protocol (shared/REFERENCE.md, "Meta testing and metrics"): ``--episodes`` independent
+online episodes (default 32) of ``--length`` examples (default 2,000) drawn from the test
+split, each from a fresh random learner state; episode ``i`` uses
+``fold_in(key, i)``, so results do not depend on ``--chunk``.  Episodes run vmapped, in
+chunks of ``--chunk``.  The prediction for x_t is made before its label is seen.
+
+The task inherits image size, input layout and padding from the checkpoint's first
+meta-training dataset (so a model meta-trained on 14x14 inputs is tested on 14x14); change
+them with ``--set task.image_size=28`` etc., the model with ``--set model.KEY=VALUE``.
+
+A user ``.npz`` must hold ``x`` ([N, H, W], [N, H, W, C] or [N, D], finite numbers) and
+``y`` ([N] integer labels 0..K-1).  Its inputs are standardized by the file's own mean and
+std (one scalar each, like the fixed per-dataset statistics of the built-in datasets) and
+used at their own size; an episode is a random order of the examples (cycling if
+``--length`` exceeds N).
+
+Output: a tidy CSV (written atomically), one row per (episode, step): episode, step
+(1-based), correct (0/1), loss (cross-entropy of that prediction), and provenance columns
+method, checkpoint, dataset, seed, scale, git_commit, config_hash.  A summary of the
+cumulative accuracy after 100 and after the last example (mean +- std over episodes) is
+printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import io
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from vsml import checkpoint as ckpt
+from vsml.config import config_hash, parse_sets
+from vsml.episode import Episode, run_episode
+from vsml.errors import UserError
+from vsml.learner import num_numbers
+from vsml.methods import METHODS, build_config, method_config, method_module
+
+COLUMNS = ["episode", "step", "correct", "loss", "method", "checkpoint", "dataset", "seed",
+           "scale", "git_commit", "config_hash"]
+TASK_INHERITED = ("image_size", "input_layout", "pad_inputs_to", "pad_classes_to")
+
+
+@dataclasses.dataclass(frozen=True)
+class UserTask:
+    """A user's dataset from an ``.npz`` (already standardized and laid out)."""
+
+    name: str
+    x: np.ndarray  # [N, *input_shape] float32
+    y: np.ndarray  # [N] int32
+    num_classes: int
+
+
+def load_user_npz(path: str | Path, input_layout: str = "flat",
+                  pad_inputs_to: int | None = None, pad_classes_to: int | None = None) -> UserTask:
+    """Read and validate a user ``.npz`` (see the module docstring)."""
+    arrays = ckpt.load_npz(path)
+    missing = [k for k in ("x", "y") if k not in arrays]
+    if missing:
+        raise UserError(f"{path} must hold arrays 'x' and 'y'; missing {missing}, found "
+                        f"{sorted(arrays)}")
+    x, y = arrays["x"], arrays["y"]
+    if x.dtype.kind not in "fiub" or x.ndim not in (2, 3, 4) or x.shape[0] < 1:
+        raise UserError(f"{path}: x must be numbers of shape [N, H, W], [N, H, W, C] or "
+                        f"[N, D] with N >= 1, got {x.dtype} {x.shape}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise UserError(f"{path}: y must have shape [N] = [{x.shape[0]}] (one label per row of "
+                        f"x), got {y.shape}")
+    if y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    if y.dtype.kind not in "iu":
+        raise UserError(f"{path}: y must hold integer class labels, got {y.dtype}")
+    if y.min() < 0:
+        raise UserError(f"{path}: labels must be >= 0, found {int(y.min())}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: x holds {int(np.sum(~np.isfinite(x)))} non-finite values "
+                        "(NaN or inf)")
+    classes = int(y.max()) + 1
+    if classes < 2:
+        raise UserError(f"{path}: y needs at least two classes (labels 0..K-1), found only 0")
+    std = x.std()
+    if std == 0:
+        raise UserError(f"{path}: x is constant; nothing to learn from")
+    x = ((x - x.mean()) / std).astype(np.float32)  # standardize by the file's own statistics
+    if input_layout == "image":
+        if x.ndim == 2:
+            raise UserError(f"{path}: input_layout 'image' needs x of shape [N, H, W(, C)], "
+                            f"got {x.shape}")
+        if x.ndim == 3:
+            x = x[..., None]
+    else:
+        x = x.reshape(x.shape[0], -1)
+        if pad_inputs_to is not None:
+            if x.shape[1] > pad_inputs_to:
+                raise UserError(f"{path}: inputs have {x.shape[1]} numbers, more than "
+                                f"pad_inputs_to={pad_inputs_to} of this model")
+            x = np.pad(x, ((0, 0), (0, pad_inputs_to - x.shape[1])))
+    if pad_classes_to is not None:
+        if classes > pad_classes_to:
+            raise UserError(f"{path}: {classes} classes, more than pad_classes_to="
+                            f"{pad_classes_to} of this model")
+        classes = pad_classes_to
+    return UserTask(Path(path).name, x, y.astype(np.int32), classes)
+
+
+def _split_sets(sets: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    model, task = {}, {}
+    for key, value in parse_sets(sets):
+        section, _, name = key.partition(".")
+        if section == "model" and name:
+            model[name] = value
+        elif section == "task" and name:
+            task[name] = value
+        else:
+            raise UserError(f"meta-test --set keys are model.KEY or task.KEY (a TaskSpec field "
+                            f"such as task.image_size), got {key!r}")
+    return model, task
+
+
+def _resolve_checkpoint(directory: Path) -> tuple[dict[str, Any], Path]:
+    run = ckpt.load_json(directory / "run.json")
+    for name in (ckpt.META_PARAMS, ckpt.CHECKPOINT):
+        if (directory / name).exists():
+            return run, directory / name
+    raise UserError(f"{directory} holds no {ckpt.META_PARAMS} or {ckpt.CHECKPOINT}")
+
+
+def meta_test(
+    *,
+    dataset: str,
+    method: str | None = None,
+    checkpoint: str | Path | None = None,
+    episodes: int = 32,
+    length: int = 2000,
+    seed: int = 0,
+    sets: Sequence[str] = (),
+    scale: str = "adhoc",
+    chunk: int = 16,
+    untrained: bool = False,
+    out: str | Path | None = None,
+    log=print,
+) -> dict[str, Any]:
+    """Run the meta-test protocol; write the tidy CSV to ``out`` (if given).
+
+    Returns {"correct": [E, T] bool, "loss": [E, T], "summary": {...}, "rows": DataFrame}.
+    """
+    import pandas as pd
+
+    from vsml import data
+
+    for name, value, low in (("--episodes", episodes, 1), ("--length", length, 1),
+                             ("--chunk", chunk, 1), ("--seed", seed, 0)):
+        if value < low:
+            raise UserError(f"{name} must be >= {low}, got {value}")
+    model_sets, task_sets = _split_sets(sets)
+    run, params_path, train_task = None, None, {}
+    if checkpoint is not None:
+        run, params_path = _resolve_checkpoint(Path(checkpoint))
+        if method is not None and method != run["method"]:
+            raise UserError(f"--method {method} does not match the checkpoint's method "
+                            f"{run['method']!r}; leave --method out")
+        method = run["method"]
+        train_task = (run["config"].get("tasks", {}).get("datasets") or [{}])[0]
+    if method is None:
+        raise UserError(f"give --method (one of {', '.join(METHODS)}) or --checkpoint DIR")
+    model_cfg = method_config(method, {**(run["config"]["model"] if run else {}), **model_sets})
+    task_defaults = {k: train_task[k] for k in TASK_INHERITED if train_task.get(k) is not None}
+
+    user = dataset.endswith(".npz") or Path(dataset).is_file()
+    if user:
+        bad = set(task_sets) - {"input_layout", "pad_inputs_to", "pad_classes_to"}
+        if bad:
+            raise UserError(f"--set task.{min(bad)} does not apply to a user .npz (only "
+                            "task.input_layout, task.pad_inputs_to, task.pad_classes_to)")
+        opts = {**task_defaults, **task_sets}
+        task = load_user_npz(dataset, opts.get("input_layout", "flat"),
+                             opts.get("pad_inputs_to"), opts.get("pad_classes_to"))
+        shape, classes, dataset_name = task.x.shape[1:], task.num_classes, task.name
+        task_data = {"x": jnp.asarray(task.x), "y": jnp.asarray(task.y)}
+        n = task.x.shape[0]
+
+        def sample(key, d):
+            order = jax.random.permutation(key, n)
+            idx = order[jnp.arange(length) % n]
+            return Episode(d["x"][idx], d["y"][idx])
+    else:
+        spec = build_config(data.TaskSpec, {**task_defaults, "split": "test", **task_sets,
+                                            "dataset": dataset}, where="task")
+        shape, classes, dataset_name = data.input_shape(spec), data.num_classes(spec), dataset
+        task_data = data.prepare(spec)
+
+        def sample(key, d):
+            return data.sample_episode(key, d, length, spec)
+
+    learner = method_module(method).make_learner(model_cfg, tuple(shape), int(classes))
+    key = jax.random.PRNGKey(seed)
+    k_episode, k_init, k_params = jax.random.split(key, 3)
+    template = jax.eval_shape(learner.init_meta_params, k_params)
+    if params_path is not None:
+        meta_params = ckpt.load_meta_params(params_path, template)
+    elif num_numbers(template) > 0 and not untrained:
+        raise UserError(f"method {method!r} has meta-parameters: pass --checkpoint DIR (a "
+                        "meta-train run), or --untrained to test a random initialisation")
+    else:
+        meta_params = learner.init_meta_params(k_params)
+
+    chunk = min(chunk, episodes)
+    chunks = math.ceil(episodes / chunk)
+
+    @jax.jit
+    def evaluate(meta_params, task_data):
+        ids = jnp.arange(chunks * chunk, dtype=jnp.int32).reshape(chunks, chunk)
+
+        def one(i):
+            episode = sample(jax.random.fold_in(k_episode, i), task_data)
+            result = run_episode(learner, meta_params, episode, jax.random.fold_in(k_init, i))
+            return result.loss, result.correct
+
+        loss, correct = jax.lax.map(jax.vmap(one), ids)
+        return loss.reshape(-1, length)[:episodes], correct.reshape(-1, length)[:episodes]
+
+    loss, correct = jax.device_get(evaluate(meta_params, task_data))
+    loss, correct = np.asarray(loss, np.float32), np.asarray(correct, bool)
+
+    if run is not None and not model_sets:
+        chash = run["config_hash"]
+    else:
+        chash = config_hash({"method": method, "model": dataclasses.asdict(model_cfg),
+                             "trained": run["config_hash"] if run else None})
+    frame = pd.DataFrame({
+        "episode": np.repeat(np.arange(episodes), length),
+        "step": np.tile(np.arange(1, length + 1), episodes),
+        "correct": correct.reshape(-1).astype(np.int8),
+        "loss": loss.reshape(-1),
+        "method": method,
+        "checkpoint": "" if checkpoint is None else str(checkpoint),
+        "dataset": dataset_name,
+        "seed": seed,
+        "scale": scale,
+        "git_commit": ckpt.git_commit(),
+        "config_hash": chash,
+    })[COLUMNS]
+    summary = summarize(correct)
+    if out is not None:
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False)
+        with ckpt.atomic_write(out, "w") as f:
+            f.write(buf.getvalue())
+    log(format_summary(summary, method, dataset_name, episodes))
+    return {"correct": correct, "loss": loss, "summary": summary, "rows": frame}
+
+
+def summarize(correct: np.ndarray) -> dict[str, Any]:
+    """Cumulative accuracy after 100 and after the last example: mean, std over episodes."""
+    correct = np.asarray(correct, np.float64)
+    out = {}
+    for t in sorted({min(100, correct.shape[1]), correct.shape[1]}):
+        acc = correct[:, :t].mean(axis=1)
+        out[t] = {"mean": float(acc.mean()), "std": float(acc.std())}
+    return out
+
+
+def format_summary(summary: dict[int, dict[str, float]], method: str, dataset: str,
+                   episodes: int) -> str:
+    parts = [f"after {t}: {100 * s['mean']:.1f} ± {100 * s['std']:.1f} %"
+             for t, s in summary.items()]
+    return f"{method} on {dataset} ({episodes} episodes), cumulative accuracy " + ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", default=None, help="learner (default: the checkpoint's)")
+    parser.add_argument("--checkpoint", default=None, metavar="DIR",
+                        help="a meta-train run directory (needed for meta-learned methods)")
+    parser.add_argument("--dataset", required=True, metavar="NAME|FILE.npz",
+                        help="a dataset name (its test split) or an .npz with x and y")
+    parser.add_argument("--episodes", type=int, default=32)
+    parser.add_argument("--length", type=int, default=2000, help="examples per episode")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="model.KEY=VALUE or task.KEY=VALUE (repeatable)")
+    parser.add_argument("--scale", default="adhoc", help="label for the provenance column")
+    parser.add_argument("--chunk", type=int, default=16, help="episodes vmapped together")
+    parser.add_argument("--untrained", action="store_true",
+                        help="test a meta-learned method at its random initialisation")
+    parser.add_argument("--out", required=True, metavar="FILE.csv")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    meta_test(dataset=args.dataset, method=args.method, checkpoint=args.checkpoint,
+              episodes=args.episodes, length=args.length, seed=args.seed, sets=args.sets,
+              scale=args.scale, chunk=args.chunk, untrained=args.untrained, out=args.out)
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``meta-test`` sub-command (its ``func`` is ``run_cli``)."""
+    parser = subparsers.add_parser(
+        "meta-test", help="meta-test a learner (paper protocol) and write a tidy CSV",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run_cli)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry (tests): parse ``argv``, run, return the exit code."""
+    parser = argparse.ArgumentParser(prog="vsml")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["meta-test", *(argv or [])])
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
