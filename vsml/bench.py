@@ -91,6 +91,13 @@ def bench_vsml(inputs: int = 784, outputs: int = 10, pairs: int = 16, length: in
     return rows
 
 
+def _whole_step_row(impl: str, workload: str, result: dict, ticks_per_example: int) -> dict:
+    """A row for a timed ES / gradient step (result of es.bench_es / gradient.bench_gradient)."""
+    return {**result, "implementation": impl, "workload": workload,
+            "seconds": result["step_s"], "episode_examples_per_s": result["examples_per_s"],
+            "sub_lstm_ticks_per_s": result["examples_per_s"] * ticks_per_example}
+
+
 def _print_rows(rows: list[dict]) -> None:
     print(f"{'impl':<10} {'workload':<10} {'seconds':>9} {'examples/s':>12} {'ticks/s':>10}")
     for r in rows:
@@ -116,16 +123,16 @@ def run(args: argparse.Namespace) -> int:
         from vsml import es
 
         for impl in implementations:
-            rows.append({"implementation": impl, "workload": "es-step",
-                         **es.bench_es(inputs=args.inputs, outputs=args.outputs,
-                                       pairs=args.pairs, length=args.length,
-                                       implementation=impl, repeats=args.repeats)})
+            result = es.bench_es(inputs=args.inputs, outputs=args.outputs, pairs=args.pairs,
+                                 length=args.length, chunk=min(args.chunk, args.pairs),
+                                 implementation=impl, repeats=args.repeats)
+            rows.append(_whole_step_row(impl, "es-step", result, args.inputs * args.outputs * 2))
     if args.gradient:
         from vsml import gradient
 
         for impl in implementations:
-            rows.append({"implementation": impl, "workload": "gradient-step",
-                         **gradient.bench_gradient(implementation=impl, repeats=args.repeats)})
+            result = gradient.bench_gradient(implementation=impl, repeats=args.repeats)
+            rows.append(_whole_step_row(impl, "gradient-step", result, 196 * 10 * 2))
     _print_rows(rows)
     if args.json:
         from vsml.io import write_text_atomic
