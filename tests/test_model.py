@@ -20,13 +20,13 @@ CASES = {
     "deep-ln-reverse": (Config(hidden_sizes=(6, 4), layer_norm=True, reverse_sweep=True), (12,)),
     "conv": (Config(conv_channels=(3,)), (6, 6, 2)),
     "conv-deep-ln": (
-        Config(conv_channels=(3, 2), layer_norm=True, reverse_sweep=True, feed_label=True),
-        (7, 7, 1),
+        Config(conv_channels=(2, 2), layer_norm=True, reverse_sweep=True, feed_label=True),
+        (5, 5, 1),
     ),
 }
 
 
-def _episode_logits(config, shape, outputs=5, steps=30):
+def _episode_logits(config, shape, outputs=5, steps=12):
     learner = VSML(config, shape, outputs)
     params = learner.init_meta_params(jax.random.PRNGKey(0))
     # perturb so that the LSTM is far from its near-silent initialisation
