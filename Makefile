@@ -1,5 +1,6 @@
 # Two entry points (see README):  `make run`  and  `make test`.
 # Both create .venv with everything needed (Python >= 3.11 and pip, no conda).
+# `make run` builds Fig. 6 at the default (mini) scale; `make run SCALE=smoke` in minutes.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -16,7 +17,7 @@ $(BIN)/vsml: pyproject.toml
 setup: $(BIN)/vsml
 
 run: setup
-	$(BIN)/vsml demo --scale $(SCALE)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --config scale=$(SCALE) -- figures/fig6.pdf
 
 test: setup
 	$(BIN)/ruff check vsml baselines tests

@@ -11,8 +11,6 @@ The paper's search on MNIST gave 1e-2 for SGD and 1e-3 for Adam.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import typing
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +23,7 @@ import pandas as pd
 from vsml import methods
 from vsml.episode import Episode, cumulative_accuracy, run_episodes
 from vsml.errors import UserError, check_choice
+from vsml.io import atomic_write
 
 DEFAULT_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 COLUMNS = ["method", "dataset", "rate", "mean", "std", "episodes", "length", "best"]
@@ -90,15 +89,8 @@ def best_rate(frame: pd.DataFrame) -> float:
 def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write ``frame`` to ``path`` atomically (temporary file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            frame.to_csv(handle, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "w", newline="") as handle:
+        frame.to_csv(handle, index=False)
     return path
 
 

@@ -145,3 +145,16 @@ def test_bad_config_is_a_clear_user_error(overrides, message):
 def test_conv_needs_image_inputs():
     with pytest.raises(UserError, match="image inputs"):
         make_learner("vsml", (784,), 10, {"conv_channels": (8,)})
+
+
+def test_atomic_writes_have_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from vsml.io import write_text_atomic
+
+    path = write_text_atomic(tmp_path / "x.csv", "a,b\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["x.csv"]

@@ -29,7 +29,6 @@ import io
 import os
 import struct
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -44,6 +43,7 @@ import numpy as np
 
 from vsml.episode import Episode
 from vsml.errors import UserError, check_choice
+from vsml.io import temp_file_beside
 
 __all__ = [
     "DATASETS",
@@ -335,7 +335,7 @@ def download(url: str, dest: str | os.PathLike, sha256: str, size: int) -> Path:
     tmp_name = None
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        fd, tmp_name = temp_file_beside(dest, suffix=".part")
         digest = hashlib.sha256()
         written = 0
         with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=60) as response, tqdm(
@@ -609,7 +609,7 @@ def _write_npz(path: Path, raw: RawSplit) -> None:
     """Best effort: skip silently when the folder is not writable."""
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp = temp_file_beside(path, suffix=".part")
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, images=raw.images, labels=raw.labels)
         os.replace(tmp, path)
