@@ -18,6 +18,9 @@ COMMAND_MODULES = (
     "vsml.meta_train",
     "vsml.meta_test",
     "baselines.lr_search",
+    "vsml.aggregate",
+    "vsml.figures",
+    "vsml.claims",
 )
 
 

@@ -1,0 +1,440 @@
+"""``vsml claims``: check the paper's claims against the aggregated tables of the figures.
+
+    vsml claims --summary results/mini/fig6.csv results/mini/fig8.csv ... \\
+        --scale mini --out results/mini/claims.csv   (also writes claims.md and claims.html)
+
+Every claim below is one row: the paper's statement, the numbers it is judged on, the rule
+and the verdict.  The rules were fixed here, in code, before any result was looked at, and
+are not to be tuned to results:
+
+* A cell's estimate is its mean cumulative accuracy over the meta-test episodes (seeds) and
+  its standard error std * sqrt(1 / (n - 1)) (std over episodes, n episodes).
+* "A beats B": the difference of means with a 95 % normal interval (1.96 standard errors of
+  the difference); reproduced when the interval lies above 0.
+* "A is close to / comparable to B": reproduced when the interval of A - B lies above
+  -MARGIN (A at most 10 percentage points worse).
+* Claims over many cells (e.g. "on unseen tasks") average the per-cell differences over
+  every cell that ran; the interval uses the per-cell standard errors (cells independent).
+* "A learns on task X": the interval of A's mean lies above chance level (1 / classes).
+* A claim whose cells did not run (data unavailable, figure not built) is "not run" with
+  the reason; a claim is never silently dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import io
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from vsml.aggregate import versions
+from vsml.io import write_text_atomic
+
+Z95 = 1.96
+MARGIN = 0.10  # "comparable": at most 10 percentage points worse
+LIMITED = 0.05  # "limited effect": the whole interval within +-5 points
+CHANCE = {"mnist": 0.1, "fashion_mnist": 0.1, "kmnist": 0.1, "random": 0.1,
+          "emnist": 1 / 62, "sum_sign": 0.5, "cifar10": 0.1}
+COLUMNS = ["id", "figure", "claim", "rule", "value", "estimate", "ci_low", "ci_high",
+           "cells", "verdict", "reason", "scale", "versions"]
+REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
+
+
+@dataclasses.dataclass
+class Estimate:
+    mean: float
+    se: float
+    n_cells: int = 1
+
+    @property
+    def low(self) -> float:
+        return self.mean - Z95 * self.se
+
+    @property
+    def high(self) -> float:
+        return self.mean + Z95 * self.se
+
+
+class NotRun(Exception):
+    """The cells a claim needs did not run; the message is the reason."""
+
+
+def _metric(at: int) -> str:
+    return "acc100" if at == 100 else "acc2000"
+
+
+def cell_estimate(row: pd.Series, metric: str) -> Estimate:
+    n = int(row.seeds)
+    std = float(row[f"{metric}_std"])
+    se = std * math.sqrt(1.0 / (n - 1)) if n > 1 else float("inf")
+    return Estimate(float(row[f"{metric}_mean"]), se)
+
+
+def difference(a: Estimate, b: Estimate) -> Estimate:
+    return Estimate(a.mean - b.mean, math.hypot(a.se, b.se))
+
+
+def average(estimates: Sequence[Estimate]) -> Estimate:
+    if not estimates:
+        raise NotRun("no cell ran")
+    k = len(estimates)
+    return Estimate(sum(e.mean for e in estimates) / k,
+                    math.sqrt(sum(e.se ** 2 for e in estimates)) / k, k)
+
+
+class Tables:
+    """Summary tables by figure, with lookups that raise ``NotRun`` with the reason."""
+
+    def __init__(self, summaries: dict[str, pd.DataFrame]) -> None:
+        self.s = summaries
+
+    def fig(self, name: str) -> pd.DataFrame:
+        if name not in self.s:
+            raise NotRun(f"{name} not built")
+        return self.s[name]
+
+    def cells(self, fig: str, **where) -> pd.DataFrame:
+        frame = self.fig(fig)
+        mask = pd.Series(True, index=frame.index)
+        for key, value in where.items():
+            mask &= frame[key] == value
+        return frame[mask]
+
+    def one(self, fig: str, metric: str, **where) -> Estimate:
+        sel = self.cells(fig, **where)
+        if not len(sel):
+            raise NotRun(f"no {fig} cell with {where}")
+        row = sel.iloc[0]
+        if row.status != "ok":
+            raise NotRun(row.reason or "not run")
+        return cell_estimate(row, metric)
+
+
+def _pct(e: Estimate) -> str:
+    return f"{100 * e.mean:+.1f} [{100 * e.low:+.1f}, {100 * e.high:+.1f}] pts"
+
+
+@dataclasses.dataclass
+class Claim:
+    id: str
+    figure: str
+    claim: str
+    rule: str
+    check: Callable[[Tables], tuple[Estimate, str, bool]]
+
+
+# ----------------------------------------------------------------------------- the claims
+
+
+def _beats(fig: str, a: dict, b: dict, at: int, margin: float = 0.0):
+    def check(t: Tables):
+        m = _metric(at)
+        ea, eb = t.one(fig, m, **a), t.one(fig, m, **b)
+        d = difference(ea, eb)
+        value = f"{100 * ea.mean:.1f}% vs {100 * eb.mean:.1f}%; difference {_pct(d)}"
+        return d, value, d.low > -margin
+    return check
+
+
+def _fashion_close(t: Tables):
+    vsml = t.one("fig6", "acc2000", method="vsml", panel="fashion_mnist")
+    best = max((t.one("fig6", "acc2000", method=m, panel="fashion_mnist")
+                for m in ("sgd-shallow", "adam-shallow")), key=lambda e: e.mean)
+    d = difference(vsml, best)
+    value = f"VSML {100 * vsml.mean:.1f}% vs best of SGD/Adam {100 * best.mean:.1f}%; {_pct(d)}"
+    return d, value, d.low > -MARGIN
+
+
+def _fig7_config(label: str):
+    def check(t: Tables):
+        parts, ests, ok = [], [], True
+        for panel in ("mnist", "fashion_mnist"):
+            sel = t.cells("fig7", panel=panel)
+            match = sel[sel.test.str.startswith(label)]
+            if not len(match):
+                raise NotRun(f"no fig7 cell '{label}'")
+            ref = t.one("fig7", "acc2000", panel=panel, test="Reference")
+            e = t.one("fig7", "acc2000", panel=panel, test=match.iloc[0].test)
+            d = difference(e, ref)
+            ests.append(d)
+            ok &= d.low > -MARGIN
+            parts.append(f"{panel}: {100 * e.mean:.1f}% vs ref {100 * ref.mean:.1f}% ({_pct(d)})")
+        worst = min(ests, key=lambda e: e.low)
+        return worst, "; ".join(parts), ok
+    return check
+
+
+def _unseen_pairs(t: Tables, fig_a: str, a: dict, fig_b: str, b: dict, metric: str,
+                  unseen_of: str = "a") -> list[Estimate]:
+    """Per-cell differences a - b over the unseen cells of the grid (same row and panel)."""
+    fa = t.fig(fig_a)
+    out = []
+    for _, ra in fa[(fa.method == a["method"])].iterrows():
+        sel_b = t.cells(fig_b, row=ra.row, panel=ra.panel, method=b["method"])
+        if not len(sel_b):
+            continue
+        rb = sel_b.iloc[0]
+        if (ra.seen if unseen_of == "a" else rb.seen) != "unseen":
+            continue
+        if ra.status != "ok" or rb.status != "ok":
+            continue
+        out.append(difference(cell_estimate(ra, metric), cell_estimate(rb, metric)))
+    return out
+
+
+def _generalizes_better(other: str):
+    def check(t: Tables):
+        diffs = _unseen_pairs(t, "fig8", {"method": "vsml"}, "fig8", {"method": other},
+                              "acc2000")
+        if not diffs:
+            raise NotRun("no unseen fig8 cell ran for both (data unavailable or not built)")
+        d = average(diffs)
+        return d, f"mean difference over {d.n_cells} unseen cells: {_pct(d)}", d.low > 0
+    return check
+
+
+def _learns(fig: str, panels: Sequence[str] | None, method: str = "vsml"):
+    def check(t: Tables):
+        frame = t.fig(fig)
+        sel = frame[(frame.method == method) & (frame.seen == "unseen")]
+        if panels is not None:
+            sel = sel[sel.panel.isin(panels)]
+        ran = sel[sel.status == "ok"]
+        if not len(ran):
+            reasons = sorted(set(sel.reason)) or ["no such cell"]
+            raise NotRun("; ".join(reasons))
+        parts, margins, ok = [], [], True
+        for _, row in ran.iterrows():
+            e = cell_estimate(row, "acc2000")
+            chance = CHANCE.get(row.dataset, 0.0)
+            margins.append(Estimate(e.mean - chance, e.se))
+            ok &= e.low > chance
+            parts.append(f"{row.panel} (trained on {row.train}): {100 * e.mean:.1f}% "
+                         f"(chance {100 * chance:.0f}%)")
+        worst = min(margins, key=lambda e: e.low)
+        skipped = len(sel) - len(ran)
+        note = f"; {skipped} cells not run" if skipped else ""
+        return worst, "; ".join(parts) + note, ok
+    return check
+
+
+def _early_vs_sgd(t: Tables):
+    frame = t.fig("fig13")
+    diffs = []
+    for _, rv in frame[(frame.method == "vsml") & (frame.status == "ok")].iterrows():
+        sel = t.cells("fig13", row=rv.row, panel=rv.panel, method="sgd-shallow")
+        if len(sel) and sel.iloc[0].status == "ok":
+            diffs.append(difference(cell_estimate(rv, "acc100"),
+                                    cell_estimate(sel.iloc[0], "acc100")))
+    d = average(diffs)
+    return d, f"mean difference VSML - SGD after 100 over {d.n_cells} cells: {_pct(d)}", d.low > 0
+
+
+def _projection_helps_vsml(t: Tables):
+    diffs = _unseen_pairs(t, "fig8", {"method": "vsml"}, "fig14", {"method": "vsml"}, "acc2000")
+    if not diffs:
+        raise NotRun("no unseen cell ran in both fig8 and fig14")
+    d = average(diffs)
+    return d, f"projection - none over {d.n_cells} unseen cells: {_pct(d)}", d.low > 0
+
+
+def _projection_baselines(t: Tables):
+    parts, ok, ests = [], True, []
+    for m in ("metarnn", "hebbian", "fwmemory"):
+        diffs = _unseen_pairs(t, "fig15", {"method": m}, "fig14", {"method": m}, "acc2000")
+        if not diffs:
+            continue
+        d = average(diffs)
+        ests.append(d)
+        ok &= d.low <= 0  # no significant increase
+        parts.append(f"{m}: {_pct(d)} over {d.n_cells} cells")
+    if not ests:
+        raise NotRun("no unseen cell ran in both fig15 and fig14")
+    return max(ests, key=lambda e: e.low), "; ".join(parts), ok
+
+
+def _fig16_vsml(t: Tables):
+    proj = t.one("fig16", "acc2000", method="vsml", variant="proj", panel="fashion_mnist")
+    plain = t.one("fig16", "acc2000", method="vsml", variant="plain", panel="fashion_mnist")
+    d = difference(proj, plain)
+    return d, f"{100 * proj.mean:.1f}% vs {100 * plain.mean:.1f}%; {_pct(d)}", d.low > 0
+
+
+def _fig16_metarnn(t: Tables):
+    proj = t.one("fig16", "acc2000", method="metarnn", variant="proj", panel="fashion_mnist")
+    plain = t.one("fig16", "acc2000", method="metarnn", variant="plain", panel="fashion_mnist")
+    d = difference(proj, plain)
+    value = f"{100 * proj.mean:.1f}% vs {100 * plain.mean:.1f}%; {_pct(d)}"
+    return d, value, -LIMITED <= d.low and d.high <= LIMITED
+
+
+FIG7_CONFIGS = ("10 classes", "5 classes", "random projection", "shuffled inputs")
+
+CLAIMS: list[Claim] = [
+    Claim("fig6-faster-than-adam", "fig6",
+          "VSML meta-trained on MNIST learns faster than online Adam on MNIST (Sec. 4.2).",
+          "VSML - Adam, cumulative accuracy after 100 examples on MNIST: 95% CI > 0",
+          _beats("fig6", {"method": "vsml", "panel": "mnist"},
+                 {"method": "adam-shallow", "panel": "mnist"}, 100)),
+    Claim("fig6-vsml-beats-metarnn-fashion", "fig6",
+          "On unseen Fashion MNIST VSML still learns well while the Meta RNN heavily overfits "
+          "to MNIST (Sec. 4.2).",
+          "VSML - Meta RNN after 2,000 examples on Fashion MNIST: 95% CI > 0",
+          _beats("fig6", {"method": "vsml", "panel": "fashion_mnist"},
+                 {"method": "metarnn", "panel": "fashion_mnist"}, 2000)),
+    Claim("fig6-fashion-close-to-sgd", "fig6",
+          "On Fashion MNIST learning still works well, although performance at convergence "
+          "lags a little behind online gradient descent (Sec. 4.2).",
+          f"VSML - best of SGD/Adam after 2,000 on Fashion MNIST: 95% CI > -{MARGIN:.2f}",
+          _fashion_close),
+    *[Claim(f"fig7-{label.replace(' ', '-')}", "fig7",
+            f"The unseen configuration '{label}' performs comparably to the unchanged "
+            "reference (Sec. 4.3).",
+            f"config - reference after 2,000 on MNIST and Fashion MNIST: 95% CI > -{MARGIN:.2f}",
+            _fig7_config(label)) for label in FIG7_CONFIGS],
+    Claim("fig7-resized-inputs", "fig7",
+          "Larger and smaller unseen input sizes perform comparably to the reference "
+          "(Sec. 4.3).",
+          f"each resized config - reference: 95% CI > -{MARGIN:.2f} (worst shown)",
+          lambda t: _fig7_resized(t)),
+    *[Claim(f"fig8-vsml-beats-{m}-unseen", "fig8",
+            f"VSML generalizes much better to unseen tasks than {label}, which overfits "
+            "(Sec. 4.4).",
+            f"mean over unseen cells of VSML - {label} after 2,000: 95% CI > 0",
+            _generalizes_better(m))
+      for m, label in (("metarnn", "Meta RNN"), ("hebbian", "Hebbian FW"),
+                       ("fwmemory", "FW Memory"))],
+    Claim("fig8-vsml-learns-random", "fig8",
+          "VSML even generalizes to the unseen Random task (Sec. 4.4).",
+          "every unseen Random cell: VSML's 95% CI above chance (10%)",
+          _learns("fig8", ["random"])),
+    Claim("fig8-vsml-learns-sum-sign", "fig8",
+          "VSML even generalizes to the unseen Sum Sign task (Sec. 4.4).",
+          "every Sum Sign cell: VSML's 95% CI above chance (50%)",
+          _learns("fig8", ["sum_sign"])),
+    Claim("fig13-early-vs-sgd", "fig13",
+          "VSML is a little more sample efficient than SGD at the beginning of learning "
+          "(Sec. 4.4, Fig. 13).",
+          "mean over cells of VSML - SGD after 100 examples: 95% CI > 0", _early_vs_sgd),
+    Claim("fig12-loo-learns", "fig12",
+          "VSML meta-trained leaving one dataset out learns on each held-out task (App. B).",
+          "every unseen cell: VSML's 95% CI above chance", _learns("fig12", None)),
+    Claim("fig14-projection-helps-vsml", "fig14",
+          "Without random projections the generalization of VSML is slightly reduced (App. B).",
+          "mean over unseen cells of VSML with - without projection: 95% CI > 0",
+          _projection_helps_vsml),
+    Claim("fig15-projection-baselines", "fig15",
+          "Random projections do not increase the generalization of the Meta RNN, Hebbian "
+          "FW and FW Memory significantly (App. B).",
+          "each baseline, mean over unseen cells of with - without projection: 95% CI "
+          "includes or is below 0", _projection_baselines),
+    Claim("fig16-projection-vsml-fashion", "fig16",
+          "The projection augmentation slightly improves VSML on Fashion MNIST (App. B).",
+          "VSML with - without projection after 2,000 on Fashion MNIST: 95% CI > 0",
+          _fig16_vsml),
+    Claim("fig16-projection-metarnn-limited", "fig16",
+          "The effect of the projection augmentation on the Meta RNN is limited (App. B).",
+          f"Meta RNN with - without projection on Fashion MNIST: 95% CI within "
+          f"+-{LIMITED:.2f}", _fig16_metarnn),
+]
+
+
+def _fig7_resized(t: Tables):
+    frame = t.fig("fig7")
+    labels = sorted({x for x in frame.test if "input" in x and "x" in x.split(" ")[0]})
+    if not labels:
+        raise NotRun("no resized-input cell in fig7")
+    results = [_fig7_config(label)(t) for label in labels]
+    worst = min(results, key=lambda r: r[0].low)
+    return worst[0], " | ".join(f"{lab}: {r[1]}" for lab, r in zip(labels, results)), \
+        all(r[2] for r in results)
+
+
+def evaluate(summaries: dict[str, pd.DataFrame], scale: str = "") -> pd.DataFrame:
+    """The claims table (``COLUMNS``) for the figures in ``summaries``."""
+    tables = Tables(summaries)
+    vers = versions()
+    rows = []
+    for claim in CLAIMS:
+        row = {"id": claim.id, "figure": claim.figure, "claim": claim.claim,
+               "rule": claim.rule, "scale": scale, "versions": vers}
+        try:
+            est, value, ok = claim.check(tables)
+        except NotRun as err:
+            reason = str(err).removeprefix(NOT_RUN + ": ")  # the verdict says "not run"
+            row.update(value="", verdict=NOT_RUN, reason=reason)
+        else:
+            finite = math.isfinite(est.se)
+            row.update(value=value, estimate=est.mean, ci_low=est.low if finite else None,
+                       ci_high=est.high if finite else None, cells=est.n_cells,
+                       verdict=REPRODUCED if ok else NOT_REPRODUCED,
+                       reason="" if finite else "one seed: no interval")
+        rows.append(row)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def to_markdown(claims: pd.DataFrame) -> str:
+    lines = ["| claim | figure | our value | rule | verdict |", "|---|---|---|---|---|"]
+    for _, r in claims.iterrows():
+        verdict = r.verdict + (f" ({r.reason})" if isinstance(r.reason, str) and r.reason
+                               else "")
+        cells = [r.claim, r.figure, r.value if isinstance(r.value, str) else "", r.rule, verdict]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_html(claims: pd.DataFrame, scale: str = "") -> str:
+    colors = {REPRODUCED: "#d4edda", NOT_REPRODUCED: "#f8d7da", NOT_RUN: "#e2e3e5"}
+    rows = []
+    for _, r in claims.iterrows():
+        reason = r.reason if isinstance(r.reason, str) else ""
+        value = r.value if isinstance(r.value, str) else ""
+        verdict = html.escape(r.verdict + (f" ({reason})" if reason else ""))
+        rows.append(f"<tr><td>{html.escape(r.claim)}</td><td>{r.figure}</td>"
+                    f"<td>{html.escape(value)}</td><td>{html.escape(r.rule)}</td>"
+                    f"<td style='background:{colors.get(r.verdict, '#fff')}'>{verdict}</td></tr>")
+    counts = claims.verdict.value_counts().to_dict()
+    summary = ", ".join(f"{v}: {counts.get(v, 0)}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_RUN))
+    return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims</title>"
+            "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
+            "td,th{border:1px solid #bbb;padding:4px;vertical-align:top}</style></head><body>"
+            f"<h2>Claims of the paper checked at scale {html.escape(scale)}</h2>"
+            f"<p>{summary}. Rules fixed in vsml/claims.py before results were seen.</p>"
+            "<table><tr><th>claim</th><th>figure</th><th>our value</th><th>rule</th>"
+            "<th>verdict</th></tr>" + "".join(rows) + "</table></body></html>\n")
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    summaries = {}
+    for path in args.summary:
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame["reason"] = frame["reason"].fillna("")
+        frame["row"] = frame["row"].fillna("")
+        name = str(frame.figure.iloc[0]) if len(frame) else Path(path).stem
+        summaries[name] = frame
+    claims = evaluate(summaries, args.scale)
+    out = Path(args.out)
+    buf = io.StringIO()
+    claims.to_csv(buf, index=False, float_format="%.4f")
+    write_text_atomic(out, buf.getvalue())
+    write_text_atomic(out.with_suffix(".md"), to_markdown(claims))
+    write_text_atomic(out.with_suffix(".html"), to_html(claims, args.scale))
+    print(claims.verdict.value_counts().to_string())
+    return 0
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "claims", help="judge the paper's claims on aggregated figure tables",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--summary", nargs="+", required=True,
+                        help="summary CSVs of vsml aggregate (one per figure)")
+    parser.add_argument("--scale", default="")
+    parser.add_argument("--out", required=True, help="claims CSV (.md and .html next to it)")
+    parser.set_defaults(func=run_cli)
+    return parser

@@ -1,0 +1,15 @@
+# The claims table: one row per checkable claim of the paper, judged by rules fixed in
+# vsml/claims.py.  Needs the summary tables of every figure.
+
+
+rule claims:
+    input:
+        expand(f"{RES}/{{fig}}.csv", fig=FIGURES),
+    output:
+        csv=f"{RES}/claims.csv",
+        md=f"{RES}/claims.md",
+        html=report(f"{RES}/claims.html", caption="../report/claims.rst", category="Claims"),
+    log:
+        f"logs/{SCALE}/claims.log",
+    shell:
+        "vsml claims --summary {input} --scale {SCALE} --out {output.csv} > {log} 2>&1"

@@ -1,0 +1,25 @@
+# Meta-testing: one job per (learner, test configuration); a tidy per-(episode, step) CSV
+# (vsml meta-test) or, when the data is unavailable, a "not run" marker CSV.
+
+
+rule meta_test:
+    input:
+        _test_input,
+    output:
+        f"{RUNS}/test/{{test}}.csv",
+    log:
+        f"logs/{SCALE}/test/{{test}}.log",
+    wildcard_constraints:
+        test=r"[^/]+(/[^/]+)*",
+    params:
+        cmd=lambda w: test_command(w.test),
+        fingerprint=lambda w: pipeline.short_hash(test_job(w.test)),
+        not_run=lambda w: bool(test_job(w.test).missing),
+    threads: S["threads"]["test"]
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "if [ {params.not_run} = True ]; then ({params.cmd}) > {output} 2> {log}; "
+        "else {params.cmd} {output} > {log} 2>&1; fi"
