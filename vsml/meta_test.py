@@ -321,15 +321,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry (tests): parse ``argv``, run, return the exit code."""
-    parser = argparse.ArgumentParser(prog="vsml")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["meta-test", *(argv or [])])
+    """Stand-alone entry (tests): ``vsml meta-test ARGV``, returning the exit code."""
+    from vsml import cli
+
     try:
-        return int(args.func(args) or 0)
-    except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.main(["meta-test", *(argv or [])])
+    except SystemExit as err:
+        return int(err.code or 0) if not isinstance(err.code, str) else 1
 
 
 if __name__ == "__main__":
