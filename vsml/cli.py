@@ -22,6 +22,10 @@ COMMANDS = {
     "aggregate": "vsml.aggregate",
     "figure": "vsml.figures",
     "claims": "vsml.claims",
+    "clone-forward": "vsml.cloning",
+    "clone-backprop": "vsml.cloning",
+    "clone-eval": "vsml.cloning",
+    "clone-figure": "vsml.cloning",
 }
 
 
