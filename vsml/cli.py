@@ -58,5 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     return int(result or 0)
 
 
+def run_command(command: str, argv=None) -> int:
+    """``vsml COMMAND ARGV`` as a function returning the exit code (tests, ``python -m``)."""
+    try:
+        return main([command, *(argv or [])])
+    except SystemExit as err:
+        return int(err.code or 0) if not isinstance(err.code, str) else 1
+
+
 if __name__ == "__main__":
     raise SystemExit(main())

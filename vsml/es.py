@@ -286,6 +286,20 @@ def _finish(name: str, jitted, estimate, groups, layouts, mesh, init, episodes: 
     )
 
 
+def optimizer_step(estimate, optimizer: optax.GradientTransformation, mesh: Mesh):
+    """The jitted meta-training step: a gradient ``estimate`` (ES or backprop) applied with
+    ``optimizer``; ``estimate(meta_params, key, datas) -> (grad, metrics)``."""
+
+    @_jit_replicated(mesh)
+    def step(state: TrainState, key: jax.Array, datas):
+        grad, metrics = estimate(state.meta_params, key, datas)
+        updates, opt_state = optimizer.update(grad, state.opt_state, state.meta_params)
+        params = optax.apply_updates(state.meta_params, updates)
+        return TrainState(state.step + 1, params, opt_state), metrics
+
+    return step
+
+
 def make_es(
     groups: Sequence[TaskGroup],
     *,
@@ -342,15 +356,9 @@ def make_es(
             metrics[f"loss/{g.name}"] = s[1] / (2 * g.count)
         return unravel(grad_flat), metrics
 
-    @_jit_replicated(mesh)
-    def es_step(state: TrainState, key: jax.Array, datas):
-        grad, metrics = estimate(state.meta_params, key, datas)
-        updates, opt_state = optimizer.update(grad, state.opt_state, state.meta_params)
-        params = optax.apply_updates(state.meta_params, updates)
-        return TrainState(state.step + 1, params, opt_state), metrics
-
     return _finish(
-        "es_step", es_step, jax.jit(estimate), groups, layouts, mesh,
+        "es_step", optimizer_step(estimate, optimizer, mesh), jax.jit(estimate),
+        groups, layouts, mesh,
         _init_fn(groups, optimizer, mesh), 2 * num_pairs, length or 0,
     )
 

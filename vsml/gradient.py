@@ -27,14 +27,13 @@ from vsml.es import (
     LOSS_KINDS,
     TaskGroup,
     Trainer,
-    TrainState,
     _bench,
     _finish,
     _init_fn,
-    _jit_replicated,
     episode_loss,
     layouts_for,
     make_mesh,
+    optimizer_step,
     population_sums,
 )
 from vsml.learner import Learner
@@ -125,15 +124,9 @@ def make_gradient(
             metrics[f"loss/{g.name}"] = s[1] / g.count
         return unravel(grad_flat), metrics
 
-    @_jit_replicated(mesh)
-    def gradient_step(state: TrainState, key: jax.Array, datas):
-        grad, metrics = estimate(state.meta_params, key, datas)
-        updates, opt_state = optimizer.update(grad, state.opt_state, state.meta_params)
-        params = optax.apply_updates(state.meta_params, updates)
-        return TrainState(state.step + 1, params, opt_state), metrics
-
     return _finish(
-        "gradient_step", gradient_step, jax.jit(estimate), groups, layouts, mesh,
+        "gradient_step", optimizer_step(estimate, optimizer, mesh), jax.jit(estimate),
+        groups, layouts, mesh,
         _init_fn(groups, optimizer, mesh), batch, length or 0,
     )
 

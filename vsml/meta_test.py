@@ -322,12 +322,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry (tests): ``vsml meta-test ARGV``, returning the exit code."""
-    from vsml import cli
+    from vsml.cli import run_command
 
-    try:
-        return cli.main(["meta-test", *(argv or [])])
-    except SystemExit as err:
-        return int(err.code or 0) if not isinstance(err.code, str) else 1
+    return run_command("meta-test", argv)
 
 
 if __name__ == "__main__":

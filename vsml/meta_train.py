@@ -475,12 +475,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Stand-alone entry (tests): ``vsml meta-train ARGV``, returning the exit code."""
-    from vsml import cli
+    from vsml.cli import run_command
 
-    try:
-        return cli.main(["meta-train", *(argv or [])])
-    except SystemExit as err:
-        return int(err.code or 0) if not isinstance(err.code, str) else 1
+    return run_command("meta-train", argv)
 
 
 if __name__ == "__main__":
