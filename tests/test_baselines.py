@@ -340,6 +340,11 @@ def test_evaluate_rates_and_csv(tmp_path):
     assert frame["rate"].tolist() == [1e-5, 1e-1]
     assert lr_search.best_rate(frame) == 1e-1  # a tiny rate barely learns
     assert frame["best"].tolist() == [False, True]
+    # the early column is the cumulative accuracy after min(100, length) examples
+    np.testing.assert_allclose(frame["mean_at_100"], frame["mean"])  # length 60 < 100
+    early = lr_search.evaluate_rates("sgd-shallow", _separable_episodes(0, 4, 300, 10, 3), 3,
+                                     [1e-1])
+    assert early["mean_at_100"].iloc[0] < early["mean"].iloc[0]  # it keeps improving
     path = lr_search.write_csv(frame, tmp_path / "sub" / "lr.csv")
     pd.testing.assert_frame_equal(pd.read_csv(path), frame, check_dtype=False)
     assert [p.name for p in path.parent.iterdir()] == ["lr.csv"]  # no temporary left
@@ -372,9 +377,10 @@ def test_lr_grid_search_via_data_api(tmp_path, monkeypatch):
     out = tmp_path / "lr.csv"
     args = parser.parse_args(["lr-search", "--method", "sgd-shallow", "--dataset", "toy",
                               "--rates", " 1e-1,", "--episodes", "2", "--length", "30",
-                              "--out", str(out)])
+                              "--image-size", "7", "--out", str(out)])
     assert args.func(args) == 0
     assert calls["sample"] == (30, 2) and calls["prepare"].dataset == "toy"
+    assert calls["prepare"].image_size == 7
     frame = pd.read_csv(out)
     assert frame["rate"].tolist() == [1e-1] and frame["dataset"].tolist() == ["toy"]
 

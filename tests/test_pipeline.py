@@ -59,6 +59,13 @@ def test_bad_scale_and_key_are_user_errors():
         pipeline.resolve_scale(pipeline_config(seedz=3))
 
 
+def test_claims_figures_default_to_every_figure_and_are_checked():
+    assert plan(scale="smoke").claims_figures == pipeline.FIGURES
+    assert plan(scale="smoke", claims_figures=["fig6", "fig8"]).claims_figures == ("fig6", "fig8")
+    with pytest.raises(UserError, match="fig8"):
+        plan(scale="smoke", claims_figures=["fig6", "fig9"])
+
+
 def test_one_changed_value_changes_only_the_affected_jobs():
     base = plan(scale="smoke")
     ablation = plan(scale="smoke", vsml={"model.micro_ticks": 1})
