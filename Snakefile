@@ -67,6 +67,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/test.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
+include: "workflow/rules/cloning.smk"
 
 
 rule all:

@@ -204,3 +204,270 @@ def test_cloned_learner_learns_mnist_subset(monkeypatch):
     sgd = cl.shadow_accuracy(cc, sp, xt[:300], yt[:300])
     assert np.isfinite(np.asarray(curve.loss)).all()
     assert acc >= 0.3, (acc, sgd)
+
+
+# ------------------------------------------------------- compilation, CLI options, tables
+
+
+def test_curriculum_stages_and_rollout_refills_share_one_compilation():
+    """Mixtures and the filled part of the rollout table are traced: one compile per shape."""
+    cc = cl.CloneConfig(state_size=8)
+    ts = cl.TrainSettings(4, 16, seed=3)
+    params = cl.init_params(cc, jax.random.PRNGKey(0))
+    buffer = cl.fresh_states(cc, jax.random.PRNGKey(1), 64)
+    shadow, rollout = jnp.ones((32, 5)) * 0.1, jnp.zeros((128, 3))
+    before = cl._clone_step._cache_size()
+    opt_state = None
+    for i, (mix, count) in enumerate([(cl.Mixture(fresh_state=1.0, fresh_wb=1.0), 0),
+                                      (cl.Mixture(), 10),
+                                      (cl.Mixture(shadow=0.35, rollout=0.35), 100)]):
+        opt, step = cl.make_clone_step(cc, ts, mix)
+        opt_state = opt.init(params) if opt_state is None else opt_state
+        params, opt_state, buffer, loss, _ = step(params, opt_state, buffer, shadow, rollout,
+                                                  jax.random.PRNGKey(i), count)
+        assert np.isfinite(float(loss))
+    assert cl._clone_step._cache_size() - before == 1
+
+
+def _parse(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    cl.register(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_command_options_override_the_preset():
+    args = _parse(["clone-eval", "--scale", "mini", "--params", "p.npz", "--out", "e.csv",
+                   "--image-size", "native", "--test-examples", "0", "--batch", "64",
+                   "--seeds", "6", "--hidden", "16"])
+    pr = cl.preset_from_args(args, "eval")
+    assert (pr.image_size, pr.test_examples, pr.eval_batch, pr.seeds, pr.hidden) == \
+        (None, 0, 64, 6, 16)
+    assert pr.eval_steps == cl.PRESETS["mini"].eval_steps  # not given: the preset's
+    # nothing given: exactly the preset
+    args = _parse(["clone-backprop", "--scale", "smoke", "--out", "x.npz"])
+    assert cl.preset_from_args(args, "backprop") == cl.PRESETS["smoke"]
+    args = _parse(["clone-backprop", "--scale", "smoke", "--out", "x.npz", "--batch", "-3"])
+    with pytest.raises(UserError, match="--batch must be > 0"):
+        cl.preset_from_args(args, "backprop")
+    with pytest.raises(SystemExit):
+        _parse(["clone-eval", "--params", "p", "--out", "o", "--image-size", "huge"])
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cloning_config():
+    import yaml
+
+    return yaml.safe_load((ROOT / "config/cloning.yaml").read_text())
+
+
+@pytest.mark.parametrize("scale", ["smoke", "mini", "paper"])
+def test_pipeline_config_parses_and_reaches_the_commands(scale):
+    """config/cloning.yaml: every scale is complete, and each job's options arrive in the
+    preset the command runs with."""
+    settings = cl.pipeline_settings(_cloning_config(), scale)
+    for job, command, fields in (
+            ("forward", "clone-forward", {"steps": "forward_steps", "batch": "forward_batch"}),
+            ("shallow", "clone-backprop", {"steps": "backprop_steps", "batch": "clone_batch",
+                                           "shadow_steps": "shadow_steps"}),
+            ("deep", "clone-backprop", {"steps": "backprop_steps", "batch": "clone_batch",
+                                        "shadow_steps": "shadow_steps", "hidden": "hidden"}),
+            ("eval", "clone-eval", {"steps": "eval_steps", "batch": "eval_batch",
+                                    "seeds": "seeds", "test_examples": "test_examples",
+                                    "curve_every": "curve_every"})):
+        extra = ["--params", "p.npz"] if command == "clone-eval" else []
+        args = _parse([command, "--scale", scale, *cl.pipeline_args(settings, job), *extra,
+                       "--out", "x"])
+        pr = cl.preset_from_args(args, {"clone-forward": "forward", "clone-backprop":
+                                        "backprop", "clone-eval": "eval"}[command])
+        for key, field in fields.items():
+            assert getattr(pr, field) == settings[job][key], (job, key)
+        if job != "forward":
+            assert pr.image_size == settings["image_size"]
+        if job == "eval":
+            assert args.datasets.split(",") == settings["eval"]["datasets"]
+            assert pr.hidden == settings["deep"]["hidden"]
+    if scale == "paper":  # the paper's values (Sec. 4.1, App. B.1, C.1, Figs. 5 and 11)
+        ev = settings["eval"]
+        assert settings["image_size"] is None and settings["deep"]["hidden"] == 32
+        assert (ev["batch"], ev["seeds"], ev["steps"], ev["test_examples"]) == (64, 6, 40000, 0)
+        assert ev["datasets"] == ["mnist", "fashion_mnist"]
+    if scale == "mini":  # what docs/cloning.md measured
+        assert settings["image_size"] == 14
+        assert (settings["shallow"]["steps"], settings["shallow"]["batch"]) == (2500, 512)
+
+
+def test_pipeline_config_mistakes_are_user_errors():
+    import copy
+
+    good = _cloning_config()
+    with pytest.raises(UserError, match="smoke"):
+        cl.pipeline_settings(good, "smok")
+    cases = [
+        (lambda s: s["eval"].update(datasets=["mnistt"]), "did you mean 'mnist'"),
+        (lambda s: s["deep"].pop("hidden"), "lacks 'hidden'"),
+        (lambda s: s["shallow"].update(stepz=3), "did you mean 'steps'"),
+        (lambda s: s.update(forwardd={}), "did you mean 'forward'"),
+        (lambda s: s["forward"].update(steps=-1), "positive integer"),
+        (lambda s: s.update(image_size=0), "image_size"),
+        (lambda s: s["deep"].update(init_from_shallow="yes"), "true or false"),
+    ]
+    for change, message in cases:
+        config = copy.deepcopy(good)
+        change(config["scales"]["smoke"])
+        with pytest.raises(UserError, match=message):
+            cl.pipeline_settings(config, "smoke")
+
+
+def _eval_summary(rows):
+    import pandas as pd
+
+    base = {"steps": 400, "batch": 16, "image_size": 14, "test_examples": 1000,
+            "final_train_loss": 1.0, "cpu_seconds": 1.0, "scale": "test", "params": "p.npz",
+            "git_commit": "abc", "versions": "v"}
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def _synthetic_fig5(tmp_path):
+    """Per-seed clone-eval summaries: the shallow clone (shallow arrangement), the deep clone
+    (both arrangements; its shallow rows must not enter Fig. 5)."""
+    rows = []
+    for seed, acc in enumerate((0.90, 0.91, 0.89)):  # clearly within 10 points of 90%
+        rows += [{"method": "cloned", "depth": "shallow", "clone_depth": "shallow",
+                  "dataset": "mnist", "seed": seed, "test_accuracy": acc},
+                 {"method": "sgd", "depth": "shallow", "clone_depth": "shallow",
+                  "dataset": "mnist", "seed": seed, "test_accuracy": 0.93}]
+    for seed, acc in enumerate((0.50, 0.52, 0.48)):  # far below 80%
+        rows += [{"method": "cloned", "depth": "shallow", "clone_depth": "shallow",
+                  "dataset": "fashion_mnist", "seed": seed, "test_accuracy": acc},
+                 {"method": "sgd", "depth": "shallow", "clone_depth": "shallow",
+                  "dataset": "fashion_mnist", "seed": seed, "test_accuracy": 0.70}]
+    deep = [{"method": m, "depth": d, "clone_depth": "deep", "dataset": "mnist", "seed": 0,
+             "test_accuracy": 0.99 if d == "shallow" else 0.95}
+            for m in ("cloned", "sgd") for d in ("shallow", "deep")]  # one seed only
+    shallow_path, deep_path = tmp_path / "shallow_summary.csv", tmp_path / "deep_summary.csv"
+    _eval_summary(rows).to_csv(shallow_path, index=False)
+    _eval_summary(deep).to_csv(deep_path, index=False)
+    return shallow_path, deep_path
+
+
+def test_fig5_table_and_cloning_claims(tmp_path):
+    """clone-table fig5 takes each arrangement from its own clone; the four cloning claims
+    are judged on our estimate against the paper's number minus 10 points."""
+    import pandas as pd
+
+    from vsml import claims
+
+    shallow_path, deep_path = _synthetic_fig5(tmp_path)
+    table_path = tmp_path / "fig5.csv"
+    assert cl.main(["clone-table", "fig5", "--inputs", str(shallow_path), str(deep_path),
+                    "--out", str(table_path)]) == 0
+    table = pd.read_csv(table_path, keep_default_na=False)
+    assert list(table.columns) == cl.TABLE_COLUMNS
+    assert len(table) == 6  # shallow x 2 datasets x 2 methods + deep mnist x 2 methods
+    sh = table[(table.depth == "shallow") & (table.dataset == "mnist")
+               & (table.method == "cloned")].iloc[0]
+    assert sh.clone_depth == "shallow" and sh.seeds == 3  # the deep clone's 0.99 is not in
+    assert sh.test_acc_mean == pytest.approx(0.90)
+    assert sh.test_acc_std == pytest.approx(np.std([0.90, 0.91, 0.89]))
+    fig11 = cl.accuracy_table("fig11", cl.read_eval_summaries([str(deep_path)]))
+    assert set(fig11.depth) == {"shallow", "deep"}
+
+    out = tmp_path / "claims.csv"
+    from vsml import cli
+
+    assert cli.main(["claims", "--summary", str(table_path), "--figures", "fig5",
+                     "--scale", "test", "--out", str(out)]) == 0
+    result = pd.read_csv(out, keep_default_na=False).set_index("id")
+    assert list(result.index) == [c.id for c in claims.CLONING_CLAIMS]
+    assert result.loc["fig5-cloned-shallow-mnist", "verdict"] == claims.REPRODUCED
+    assert float(result.loc["fig5-cloned-shallow-mnist", "estimate"]) == pytest.approx(0.90)
+    assert "regular SGD (same architecture) 93.0%" in \
+        result.loc["fig5-cloned-shallow-mnist", "value"]
+    fashion = result.loc["fig5-cloned-shallow-fashion-mnist"]
+    assert fashion.verdict == claims.NOT_REPRODUCED
+    assert float(fashion.estimate) == pytest.approx(0.5)
+    assert "regular SGD (same architecture) 70.0%" in fashion.value
+    one_seed = result.loc["fig5-cloned-deep-mnist"]  # 95% but one seed: no interval
+    assert one_seed.verdict == claims.NOT_REPRODUCED and "one seed" in one_seed.reason
+    assert result.loc["fig5-cloned-deep-fashion-mnist", "verdict"] == claims.NOT_RUN
+    assert (tmp_path / "claims.md").is_file() and (tmp_path / "claims.html").is_file()
+
+    # the main claims table keeps every claim; without the fig5 table the cloning rows say
+    # where they are judged
+    main = claims.evaluate({}, "test").set_index("id")
+    assert len(main) == len(claims.CLAIMS)
+    row = main.loc["fig5-cloned-deep-mnist"]
+    assert row.verdict == claims.NOT_RUN and "cloning/claims.csv" in row.reason
+
+
+def test_cloning_figures_render_from_curves(tmp_path):
+    import pandas as pd
+
+    from vsml import figures_cloning as fc
+
+    rows = []
+    for clone, depths in (("shallow", ("shallow",)), ("deep", ("shallow", "deep"))):
+        for depth in depths:
+            for method in ("cloned", "sgd"):
+                for dataset in ("mnist", "fashion_mnist"):
+                    for seed in range(2):
+                        rows += [{"method": method, "depth": depth, "dataset": dataset,
+                                  "seed": seed, "step": t, "loss": 2.3 - 0.01 * t,
+                                  "clone_depth": clone, "scale": "test"} for t in range(1, 6)]
+    curves = pd.DataFrame(rows)
+    path = tmp_path / "curves.csv"
+    curves.to_csv(path, index=False)
+    # Fig. 5: the shallow curve of the deep clone is dropped (its own clone ran it)
+    assert len(cl.fig5_rows(curves)) == len(curves) - 2 * 2 * 2 * 5
+    for fig in ("fig5", "fig11"):
+        out = fc.make_figure(fig, [str(path)], str(tmp_path / f"{fig}.pdf"))
+        assert [p.suffix for p in out] == [".pdf", ".png"]
+        assert all(p.stat().st_size > 1000 for p in out)
+    with pytest.raises(UserError, match="not clone-eval curves"):
+        pd.DataFrame({"x": [1]}).to_csv(tmp_path / "bad.csv", index=False)
+        fc.make_figure("fig5", [str(tmp_path / "bad.csv")], str(tmp_path / "bad.pdf"))
+
+
+def _snakemake():
+    import shutil
+    import sys
+
+    exe = Path(sys.executable).parent / "snakemake"
+    return str(exe) if exe.exists() else shutil.which("snakemake")
+
+
+@pytest.mark.skipif(_snakemake() is None, reason="snakemake not installed")
+@pytest.mark.parametrize("scale", ["paper", "smoke"])
+def test_cloning_dry_run(tmp_path, scale):
+    """snakemake -n figures/fig{5,10,11}.pdf plans the cloning jobs with the config's
+    values (a copy of the workflow: reading the Snakefile writes results/<scale>/cells/)."""
+    import shutil
+    import subprocess
+
+    work = tmp_path / "repo"
+    for name in ("config", "workflow"):
+        shutil.copytree(ROOT / name, work / name)
+    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
+    result = subprocess.run(
+        [_snakemake(), "-n", "-p", "figures/fig5.pdf", "figures/fig10.pdf", "figures/fig11.pdf",
+         "cloning", "--config", f"scale={scale}"],
+        cwd=work, capture_output=True, text=True, timeout=180,
+        env={**os.environ, "VSML_DATA_DIR": str(tmp_path / "no-data")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    counts = {}
+    for line in result.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and not parts[0].endswith(":"):
+            counts[parts[0]] = int(parts[1])
+    assert counts == {"clone_forward": 1, "clone_backprop": 2, "clone_eval": 2,
+                      "clone_table": 4, "clone_figure": 3, "clone_claims": 1, "cloning": 1,
+                      "total": 14}, counts
+    settings = cl.pipeline_settings(_cloning_config(), scale)
+    eval_args = " ".join(cl.pipeline_args(settings, "eval"))
+    assert eval_args in result.stdout
+    assert f"--init runs/{scale}/cloning/shallow.npz" in result.stdout
+    assert "vsml figure " not in result.stdout  # figs 5/10/11 are not the grid figures'

@@ -26,6 +26,7 @@ COMMANDS = {
     "clone-backprop": "vsml.cloning",
     "clone-eval": "vsml.cloning",
     "clone-figure": "vsml.cloning",
+    "clone-table": "vsml.cloning",
 }
 
 

@@ -44,7 +44,7 @@ import os
 import time
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,6 +57,9 @@ from vsml.errors import UserError, check_choice
 from vsml.io import write_bytes_atomic, write_text_atomic
 from vsml.learner import Feedback, PyTree
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 X_IDX = 0  # entry of the incoming forward message holding x
 E_IDX = 0  # entry of the incoming backward message holding e
 Y_IDX = 0  # entry of the outgoing forward message holding y^
@@ -65,6 +68,7 @@ W_DIM, B_DIM = 0, 1  # cell-state dimensions holding w / 4 and b / 4
 STATE_SCALE = 4.0
 STATE_PENALTY = 0.1  # weight of the penalty on the non-(w, b) state dimensions
 RELATIVE_FLOOR = 0.03  # |e| below which errors count as absolute (clone loss)
+ROLLOUT_ROWS = 65536  # rollout (x, e) rows kept per curriculum stage (the latest ones)
 SCALES = ("smoke", "mini", "paper")
 
 
@@ -328,8 +332,9 @@ def _random_inputs(cc: CloneConfig, key: jax.Array, n: int):
     return x, e, w, b
 
 
-def _pick(table: jax.Array, key: jax.Array, n: int) -> jax.Array:
-    return table[jax.random.randint(key, (n,), 0, table.shape[0])]
+def _pick(table: jax.Array, key: jax.Array, n: int, count=None) -> jax.Array:
+    """n random rows of the first ``count`` rows of ``table`` (all rows by default)."""
+    return table[jax.random.randint(key, (n,), 0, table.shape[0] if count is None else count)]
 
 
 LOSS_TERMS = ("y", "hold", "dw", "db", "e_prev", "state")
@@ -367,50 +372,68 @@ def clone_loss(params: PyTree, cc: CloneConfig, h, c, x, e,
     return total, (terms, h2, c2)
 
 
-def make_clone_step(cc: CloneConfig, ts: TrainSettings, mix: Mixture):
-    """A jitted cloning step (params, opt_state, buffer, shadow, rollout, key) -> ..."""
+def _mix_array(mix: Mixture) -> jax.Array:
+    return jnp.asarray([mix.shadow, mix.rollout, mix.fresh_wb, mix.fresh_state], jnp.float32)
+
+
+@partial(jax.jit, static_argnames=("cc", "ts"))
+def _clone_step(params, opt_state, buffer, shadow, rollout, rollout_count, mix, key, *,
+                cc: CloneConfig, ts: TrainSettings):
+    """One cloning step; ``mix`` (``_mix_array``) and ``rollout_count`` are traced, so every
+    curriculum stage and every refill of the rollout table reuse one compilation."""
     opt = _adam(ts)
     n = ts.batch
+    p_shadow, p_rollout, p_fresh_wb, p_fresh_state = mix[0], mix[1], mix[2], mix[3]
 
-    def draw(buffer: Buffer, shadow: jax.Array, rollout: jax.Array, key: jax.Array):
-        ks = jax.random.split(key, 10)
-        idx = jax.random.randint(ks[0], (n,), 0, buffer.h.shape[0])
-        h, c = buffer.h[idx], buffer.c[idx]
-        fresh = fresh_states(cc, ks[1], n)
-        new = jax.random.uniform(ks[2], (n, 1)) < mix.fresh_state
-        h, c = jnp.where(new, fresh.h, h), jnp.where(new, fresh.c, c)
-        x, e, w, b = _random_inputs(cc, ks[3], n)
-        src = jax.random.uniform(ks[4], (n,))
-        sh = _pick(shadow, ks[5], n)
-        use_sh = src < mix.shadow
-        x, e = jnp.where(use_sh, sh[:, 0], x), jnp.where(use_sh, sh[:, 1], e)
-        w, b = jnp.where(use_sh, sh[:, 2], w), jnp.where(use_sh, sh[:, 3], b)
-        ro = _pick(rollout, ks[6], n)
-        use_ro = (src >= mix.shadow) & (src < mix.shadow + mix.rollout)
-        x, e = jnp.where(use_ro, ro[:, 0], x), jnp.where(use_ro, ro[:, 1], e)
-        # (w, b): overwrite the state's own with the drawn ones for a fraction of samples
-        w0, b0 = read_wb(c)
-        # states whose (w, b) left the range (clone errors) get drawn ones: the rule's clip
-        # would otherwise ask for a jump back that no single tick of SGD makes
-        outside = (jnp.abs(w0) > cc.w_max) | (jnp.abs(b0) > cc.w_max)
-        over = ((jax.random.uniform(ks[7], (n,)) < mix.fresh_wb) & ~use_ro) | outside
-        c = write_wb(c, jnp.where(over, w, w0), jnp.where(over, b, b0))
-        return idx, h, c, x, e
+    ks = jax.random.split(key, 10)
+    idx = jax.random.randint(ks[0], (n,), 0, buffer.h.shape[0])
+    h, c = buffer.h[idx], buffer.c[idx]
+    fresh = fresh_states(cc, ks[1], n)
+    new = jax.random.uniform(ks[2], (n, 1)) < p_fresh_state
+    h, c = jnp.where(new, fresh.h, h), jnp.where(new, fresh.c, c)
+    x, e, w, b = _random_inputs(cc, ks[3], n)
+    src = jax.random.uniform(ks[4], (n,))
+    sh = _pick(shadow, ks[5], n)
+    use_sh = src < p_shadow
+    x, e = jnp.where(use_sh, sh[:, 0], x), jnp.where(use_sh, sh[:, 1], e)
+    w, b = jnp.where(use_sh, sh[:, 2], w), jnp.where(use_sh, sh[:, 3], b)
+    ro = _pick(rollout, ks[6], n, rollout_count)
+    use_ro = (src >= p_shadow) & (src < p_shadow + p_rollout)
+    x, e = jnp.where(use_ro, ro[:, 0], x), jnp.where(use_ro, ro[:, 1], e)
+    # (w, b): overwrite the state's own with the drawn ones for a fraction of samples
+    w0, b0 = read_wb(c)
+    # states whose (w, b) left the range (clone errors) get drawn ones: the rule's clip
+    # would otherwise ask for a jump back that no single tick of SGD makes
+    outside = (jnp.abs(w0) > cc.w_max) | (jnp.abs(b0) > cc.w_max)
+    over = ((jax.random.uniform(ks[7], (n,)) < p_fresh_wb) & ~use_ro) | outside
+    c = write_wb(c, jnp.where(over, w, w0), jnp.where(over, b, b0))
 
-    @jax.jit
-    def step(params, opt_state, buffer, shadow, rollout, key):
-        idx, h, c, x, e = draw(buffer, shadow, rollout, key)
-        (loss, (terms, h2, c2)), g = jax.value_and_grad(clone_loss, has_aux=True)(
-            params, cc, h, c, x, e, ts.loss_weights)
-        upd, opt_state = opt.update(g, opt_state, params)
-        params = optax.apply_updates(params, upd)
-        v = cc.state_clip
-        h2, c2 = jax.lax.stop_gradient((jnp.clip(h2, -v, v), jnp.clip(c2, -v, v)))
-        # the new states go back into the buffer (a random half of them, for diversity)
-        keep = jax.random.uniform(jax.random.fold_in(key, 99), (n, 1)) < 0.9
-        buffer = Buffer(buffer.h.at[idx].set(jnp.where(keep, h2, buffer.h[idx])),
-                        buffer.c.at[idx].set(jnp.where(keep, c2, buffer.c[idx])))
-        return params, opt_state, buffer, loss, terms
+    (loss, (terms, h2, c2)), g = jax.value_and_grad(clone_loss, has_aux=True)(
+        params, cc, h, c, x, e, ts.loss_weights)
+    upd, opt_state = opt.update(g, opt_state, params)
+    params = optax.apply_updates(params, upd)
+    v = cc.state_clip
+    h2, c2 = jax.lax.stop_gradient((jnp.clip(h2, -v, v), jnp.clip(c2, -v, v)))
+    # the new states go back into the buffer (a random 90% of them, for diversity)
+    keep = jax.random.uniform(jax.random.fold_in(key, 99), (n, 1)) < 0.9
+    buffer = Buffer(buffer.h.at[idx].set(jnp.where(keep, h2, buffer.h[idx])),
+                    buffer.c.at[idx].set(jnp.where(keep, c2, buffer.c[idx])))
+    return params, opt_state, buffer, loss, terms
+
+
+def make_clone_step(cc: CloneConfig, ts: TrainSettings, mix: Mixture):
+    """(optimizer, step): step(params, opt_state, buffer, shadow, rollout, key,
+    rollout_count=None) -> (params, opt_state, buffer, loss, terms).
+
+    ``rollout_count``: how many leading rows of ``rollout`` are filled (default: all).
+    """
+    opt = _adam(ts)
+    mix_arr = _mix_array(mix)
+
+    def step(params, opt_state, buffer, shadow, rollout, key, rollout_count=None):
+        count = rollout.shape[0] if rollout_count is None else max(int(rollout_count), 1)
+        return _clone_step(params, opt_state, buffer, shadow, rollout,
+                           jnp.asarray(count, jnp.int32), mix_arr, key, cc=cc, ts=ts)
 
     return opt, step
 
@@ -690,7 +713,8 @@ def train_backprop(cc: CloneConfig, ts: TrainSettings, stages: tuple[Stage, ...]
             sizes = (image_size * image_size,) + sizes[1:]
         shadow = shadow_table(cc, sizes, x_all, y_all, jax.random.fold_in(key, 100 + si),
                               shadow_steps)
-        rollout = jnp.zeros((1, 3))
+        # the latest ROLLOUT_ROWS rollout rows of this stage, as a ring of fixed shape
+        rollout, r_count, r_next = jnp.zeros((ROLLOUT_ROWS, 3)), 0, 0
         for i in range(stage.steps):
             k = jax.random.fold_in(key, 10_000 + done)
             if stage.rollout_sizes and i % rollout_every == 0:
@@ -698,13 +722,14 @@ def train_backprop(cc: CloneConfig, ts: TrainSettings, stages: tuple[Stage, ...]
                 rows, states = rollout_samples(
                     params, cc, r_sizes, x_all, y_all, jax.random.fold_in(k, 1), rollout_steps,
                     rollout_batch, 32)
-                rollout = rows if rollout.shape[0] == 1 else jnp.concatenate(
-                    [rollout, rows])[-65536:]
+                m = min(rows.shape[0], ROLLOUT_ROWS)
+                rollout = rollout.at[(r_next + jnp.arange(m)) % ROLLOUT_ROWS].set(rows[-m:])
+                r_next, r_count = (r_next + m) % ROLLOUT_ROWS, min(r_count + m, ROLLOUT_ROWS)
                 slots = jax.random.randint(jax.random.fold_in(k, 2), (states.h.shape[0],), 0,
                                            buffer_size)
                 buffer = Buffer(buffer.h.at[slots].set(states.h), buffer.c.at[slots].set(states.c))
             params, opt_state, buffer, loss, terms = step(params, opt_state, buffer, shadow,
-                                                          rollout, k)
+                                                          rollout, k, r_count)
             done += 1
             if i % max(total // 40, 1) == 0 or i == stage.steps - 1:
                 row = {"stage": stage.name, "step": done, "loss": float(loss),
@@ -826,6 +851,8 @@ class Preset:
     seeds: int
     test_examples: int  # 0: the whole test split
     curve_every: int  # CSV rows every k steps
+    forward_batch: int = 512  # clone-forward's batch (synapse samples)
+    hidden: int = 32  # hidden units of the deep arrangement (App. B.1: one layer of 32)
 
 
 PRESETS = {
@@ -839,6 +866,119 @@ def preset(scale: str) -> Preset:
     return PRESETS[check_choice("scale", scale, PRESETS)]
 
 
+def _image_size_arg(text: str) -> int | None:
+    """``--image-size``: an integer s (inputs resized to s x s) or ``native`` (28 x 28)."""
+    if text.lower() == "native":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'native', got {text!r}") \
+            from None
+    if not 1 <= value <= 512:
+        raise argparse.ArgumentTypeError(f"image size must be in 1..512, got {value}")
+    return value
+
+
+# ------------------------------------------------- the pipeline's config/cloning.yaml
+
+PIPELINE_KEYS = {
+    "image_size": None,
+    "forward": ("steps", "batch"),
+    "shallow": ("steps", "batch", "shadow_steps"),
+    "deep": ("steps", "batch", "shadow_steps", "hidden", "init_from_shallow"),
+    "eval": ("datasets", "seeds", "steps", "batch", "test_examples", "curve_every"),
+    "threads": ("train", "eval"),
+}
+EVAL_DATASETS = ("mnist", "fashion_mnist")
+
+
+def pipeline_settings(config: dict, scale: str) -> dict:
+    """The settings of ``scale`` in config/cloning.yaml (parsed), checked: every key present,
+    no unknown key, positive integers, known datasets.  Raises ``UserError``."""
+    scales = (config or {}).get("scales") or {}
+    check_choice("cloning scale", scale, scales)
+    settings = scales[scale] or {}
+    where = f"config/cloning.yaml scale {scale!r}"
+    for key in settings:
+        check_choice(f"key of {where}", key, PIPELINE_KEYS)
+    for key, subkeys in PIPELINE_KEYS.items():
+        if key not in settings:
+            raise UserError(f"{where} lacks the key {key!r}")
+        if subkeys is None:
+            continue
+        section = settings[key]
+        if not isinstance(section, dict):
+            raise UserError(f"{where}: {key} must be a mapping of {', '.join(subkeys)}")
+        for sub in section:
+            check_choice(f"key of {where} {key}", sub, subkeys)
+        for sub in subkeys:
+            if sub not in section:
+                raise UserError(f"{where}: {key} lacks {sub!r}")
+            value = section[sub]
+            if sub == "datasets":
+                if not value or not isinstance(value, list):
+                    raise UserError(f"{where}: eval.datasets must be a non-empty list")
+                for d in value:
+                    check_choice("clone-eval dataset", d, EVAL_DATASETS)
+            elif sub == "init_from_shallow":
+                if not isinstance(value, bool):
+                    raise UserError(f"{where}: deep.init_from_shallow must be true or false")
+            elif (not isinstance(value, int) or isinstance(value, bool)
+                  or value < (0 if sub == "test_examples" else 1)):
+                raise UserError(f"{where}: {key}.{sub} must be a positive integer, got {value!r}")
+    size = settings["image_size"]
+    if size is not None and (not isinstance(size, int) or not 1 <= size <= 512):
+        raise UserError(f"{where}: image_size must be null or an integer in 1..512")
+    return settings
+
+
+def pipeline_args(settings: dict, job: str) -> list[str]:
+    """Options of the clone-* command of a pipeline job (forward, shallow, deep, eval)."""
+    check_choice("cloning job", job, ("forward", "shallow", "deep", "eval"))
+    size = settings["image_size"]
+    image = ["--image-size", "native" if size is None else str(size)]
+    sec = settings[job]
+    if job == "forward":
+        return ["--steps", str(sec["steps"]), "--batch", str(sec["batch"])]
+    if job in ("shallow", "deep"):
+        out = ["--depth", job, "--steps", str(sec["steps"]), "--batch", str(sec["batch"]),
+               "--shadow-steps", str(sec["shadow_steps"]), *image]
+        return out + (["--hidden", str(sec["hidden"])] if job == "deep" else [])
+    return ["--datasets", ",".join(sec["datasets"]), "--seeds", str(sec["seeds"]),
+            "--steps", str(sec["steps"]), "--batch", str(sec["batch"]),
+            "--test-examples", str(sec["test_examples"]),
+            "--curve-every", str(sec["curve_every"]), *image,
+            "--hidden", str(settings["deep"]["hidden"])]
+
+
+# command-line option -> Preset field, per command (an option left out keeps the preset's)
+_OVERRIDES = {
+    "forward": {"steps": "forward_steps", "batch": "forward_batch"},
+    "backprop": {"steps": "backprop_steps", "batch": "clone_batch", "image_size": "image_size",
+                 "shadow_steps": "shadow_steps", "hidden": "hidden"},
+    "eval": {"steps": "eval_steps", "batch": "eval_batch", "image_size": "image_size",
+             "seeds": "seeds", "test_examples": "test_examples",
+             "curve_every": "curve_every", "hidden": "hidden"},
+}
+_UNSET = object()
+
+
+def preset_from_args(args: argparse.Namespace, command: str) -> Preset:
+    """The ``--scale`` preset with the command's explicit options (the pipeline's
+    config/cloning.yaml values) written over it."""
+    pr = preset(args.scale)
+    over = {}
+    for option, field in _OVERRIDES[command].items():
+        value = getattr(args, option, _UNSET)
+        if value is _UNSET or (option in ("steps", "seeds") and value == 0):  # 0: preset's
+            continue
+        if option != "image_size" and (value < 0 or (value == 0 and option != "test_examples")):
+            raise UserError(f"--{option.replace('_', '-')} must be > 0, got {value}")
+        over[field] = value  # image_size None: native 28 x 28
+    return dataclasses.replace(pr, **over)
+
+
 def _log(msg: str) -> None:
     print(msg, flush=True)
 
@@ -847,9 +987,9 @@ def _log(msg: str) -> None:
 
 
 def cmd_forward(args) -> int:
-    pr = preset(args.scale)
+    pr = preset_from_args(args, "forward")
     cc = CloneConfig(micro_ticks=args.micro_ticks)
-    ts = TrainSettings(args.steps or pr.forward_steps, 512, seed=args.seed)
+    ts = TrainSettings(pr.forward_steps, pr.forward_batch, seed=args.seed)
     t0 = time.time()
     params, history = train_forward(cc, ts, log=_log)
     seconds = time.time() - t0
@@ -869,11 +1009,11 @@ def cmd_forward(args) -> int:
 
 
 def cmd_backprop(args) -> int:
-    pr = preset(args.scale)
+    pr = preset_from_args(args, "backprop")
     cc = CloneConfig(micro_ticks=args.micro_ticks, gain=args.gain, alpha=args.alpha)
-    steps = args.steps or pr.backprop_steps
+    steps = pr.backprop_steps
     inputs = (pr.image_size or 28) ** 2
-    stages = curriculum(args.depth, steps, inputs=inputs)
+    stages = curriculum(args.depth, steps, hidden=pr.hidden, inputs=inputs)
     ts = TrainSettings(steps, pr.clone_batch, seed=args.seed)
     init = None
     if args.init:
@@ -888,6 +1028,7 @@ def cmd_backprop(args) -> int:
                                                      jax.random.PRNGKey(7)).items()}
     meta = {"kind": "backprop", "depth": args.depth, "clone_config": dataclasses.asdict(cc),
             "train": dataclasses.asdict(ts), "image_size": pr.image_size,
+            "shadow_steps": pr.shadow_steps, "hidden": pr.hidden,
             "stages": [dataclasses.asdict(s) for s in stages], "cpu_seconds": round(seconds, 1),
             "history": history, "mnist_tick_quality": quality, **provenance(args.scale)}
     save_params(args.out, params, meta)
@@ -944,7 +1085,7 @@ def evaluate(params: PyTree, cc: CloneConfig, pr: Preset, datasets: tuple[str, .
 
 
 def cmd_eval(args) -> int:
-    pr = preset(args.scale)
+    pr = preset_from_args(args, "eval")
     params, meta = load_params(args.params)
     cc = config_from_meta(meta)
     if meta.get("kind") != "backprop":
@@ -958,11 +1099,121 @@ def cmd_eval(args) -> int:
         check_choice("dataset", d, ("mnist", "fashion_mnist"))
     prov = {**provenance(args.scale), "params": str(args.params),
             "clone_depth": meta.get("depth", "")}
-    curves, summary = evaluate(params, cc, pr, datasets, depths, args.seeds or pr.seeds,
-                               args.steps or pr.eval_steps, prov, log=_log)
+    curves, summary = evaluate(params, cc, pr, datasets, depths, pr.seeds, pr.eval_steps, prov,
+                               hidden=pr.hidden, log=_log)
     write_csv(args.out, curves)
     write_csv(Path(args.out).with_name(Path(args.out).stem + "_summary.csv"), summary)
     _log(f"clone-eval -> {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------- tidy result tables
+
+TABLE_COLUMNS = ["figure", "row", "panel", "method", "depth", "clone_depth", "dataset",
+                 "status", "reason", "seeds", "steps", "batch", "image_size", "test_examples",
+                 "test_acc_mean", "test_acc_std", "final_loss_mean", "final_loss_std",
+                 "cpu_seconds_mean", "scale", "params", "git_commit", "versions"]
+FORWARD_COLUMNS = ["figure", "steps", "batch", "mae", "max_abs_error", "target_abs_mean",
+                   "cpu_seconds", "scale", "git_commit", "versions"]
+CLONE_COLUMNS = ["clone", "depth", "steps", "batch", "image_size", "shadow_steps", "hidden",
+                 "cpu_seconds", "sign_dw", "sign_db", "corr_dw", "corr_db", "rms_y",
+                 "rms_e_prev", "drift_dw", "scale", "git_commit", "versions"]
+
+
+def fig5_rows(df):
+    """Fig. 5 shows each arrangement learned by the clone cloned for it: the shallow curve by
+    the shallow clone, the deep curve by the deep-curriculum clone (which also runs the
+    shallow arrangement, Fig. 11).  Rows of another clone are used only where no matching
+    clone ran that arrangement."""
+    if "clone_depth" not in df.columns:
+        return df
+    own = df.clone_depth == df.depth
+    has_own = df.depth.map(own.groupby(df.depth).any())
+    return df[own | ~has_own]
+
+
+def read_eval_summaries(paths: list[str]):
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserError(f"no clone-eval summary at {path} (run vsml clone-eval first)")
+        frames.append(pd.read_csv(path, keep_default_na=False, na_values=[""]))
+    df = pd.concat(frames, ignore_index=True)
+    need = {"method", "depth", "dataset", "seed", "test_accuracy", "final_train_loss"}
+    if not need <= set(df.columns):
+        raise UserError(f"{paths}: not clone-eval summaries (need columns {sorted(need)})")
+    return df
+
+
+def accuracy_table(figure: str, summaries) -> pd.DataFrame:
+    """One row per (arrangement, dataset, method): test accuracy and final training loss,
+    mean and std (ddof 0, as ``vsml aggregate``) over seeds; ``TABLE_COLUMNS``."""
+    import pandas as pd
+
+    df = fig5_rows(summaries) if figure == "fig5" else summaries
+    rows = []
+    for (depth, dataset, method), g in df.groupby(["depth", "dataset", "method"], sort=True):
+        first = g.iloc[0]
+        acc, loss = g.test_accuracy.to_numpy(float), g.final_train_loss.to_numpy(float)
+        rows.append({
+            "figure": figure, "row": depth, "panel": dataset, "method": method, "depth": depth,
+            "clone_depth": first.get("clone_depth", ""), "dataset": dataset, "status": "ok",
+            "reason": "", "seeds": int(g.seed.nunique()), "steps": int(first.get("steps", 0)),
+            "batch": int(first.get("batch", 0)), "image_size": int(first.get("image_size", 0)),
+            "test_examples": int(first.get("test_examples", 0)),
+            "test_acc_mean": acc.mean(), "test_acc_std": acc.std(),
+            "final_loss_mean": loss.mean(), "final_loss_std": loss.std(),
+            "cpu_seconds_mean": float(g.cpu_seconds.mean()) if "cpu_seconds" in g else None,
+            **{k: first.get(k, "") for k in ("scale", "params", "git_commit", "versions")}})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+
+def forward_table(path: str) -> pd.DataFrame:
+    import pandas as pd
+
+    _, meta = load_params(path)
+    if meta.get("kind") != "forward":
+        raise UserError(f"{path} holds a {meta.get('kind', 'unknown')!r} clone, not a forward "
+                        "one (vsml clone-forward)")
+    row = {"figure": "fig10", "steps": meta["train"]["steps"], "batch": meta["train"]["batch"],
+           **meta["grid_error"], "cpu_seconds": meta.get("cpu_seconds"),
+           **{k: meta.get(k, "") for k in ("scale", "git_commit", "versions")}}
+    return pd.DataFrame([row], columns=FORWARD_COLUMNS)
+
+
+def clones_table(paths: list[str]) -> pd.DataFrame:
+    """One row per backprop clone: its training budget and one-tick quality on MNIST."""
+    import pandas as pd
+
+    rows = []
+    for path in paths:
+        _, meta = load_params(path)
+        if meta.get("kind") != "backprop":
+            raise UserError(f"{path} holds a {meta.get('kind', 'unknown')!r} clone, not one "
+                            "from vsml clone-backprop")
+        image = meta.get("image_size")
+        rows.append({"clone": str(path), "depth": meta.get("depth"),
+                     "steps": meta["train"]["steps"], "batch": meta["train"]["batch"],
+                     "image_size": image or 28, "shadow_steps": meta.get("shadow_steps"),
+                     "hidden": meta.get("hidden"), "cpu_seconds": meta.get("cpu_seconds"),
+                     **meta.get("mnist_tick_quality", {}),
+                     **{k: meta.get(k, "") for k in ("scale", "git_commit", "versions")}})
+    return pd.DataFrame(rows).reindex(columns=CLONE_COLUMNS)
+
+
+def cmd_table(args) -> int:
+    if args.table == "fig10":
+        if len(args.inputs) != 1:
+            raise UserError("the fig10 table takes exactly one input: the clone-forward .npz")
+        table = forward_table(args.inputs[0])
+    elif args.table == "clones":
+        table = clones_table(args.inputs)
+    else:
+        table = accuracy_table(args.table, read_eval_summaries(args.inputs))
+    write_text_atomic(args.out, table.to_csv(index=False, float_format="%.6g"))
+    _log(f"clone-table {args.table}: {len(table)} rows -> {args.out}")
     return 0
 
 
@@ -975,7 +1226,8 @@ def cmd_figure(args) -> int:
 
 
 def register(subparsers) -> None:
-    """Add ``clone-forward``, ``clone-backprop``, ``clone-eval`` and ``clone-figure``."""
+    """Add ``clone-forward``, ``clone-backprop``, ``clone-eval``, ``clone-table`` and
+    ``clone-figure``."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--scale", default="mini", choices=SCALES,
                         help="size preset: smoke (~1 min), mini (tens of minutes), paper")
@@ -983,8 +1235,20 @@ def register(subparsers) -> None:
     common.add_argument("--steps", type=int, default=0, help="override the preset's steps")
     common.add_argument("--micro-ticks", type=int, default=2)
 
+    def batch(p, what):
+        p.add_argument("--batch", type=int, default=_UNSET, help=f"override the preset's {what}")
+
+    def image_size(p):
+        p.add_argument("--image-size", type=_image_size_arg, default=_UNSET,
+                       help="inputs resized to s x s, or 'native' (28 x 28); default: preset")
+
+    def hidden(p):
+        p.add_argument("--hidden", type=int, default=_UNSET,
+                       help="hidden units of the deep arrangement (default 32, App. B.1)")
+
     p = subparsers.add_parser("clone-forward", parents=[common],
                               help="clone y = tanh(x) w into a VSML sub-LSTM (Fig. 10)")
+    batch(p, "batch of (x, w) samples")
     p.add_argument("--out", required=True, help="parameters .npz (+ .json beside it)")
     p.set_defaults(func=cmd_forward)
 
@@ -995,6 +1259,11 @@ def register(subparsers) -> None:
     p.add_argument("--gain", type=float, default=CloneConfig.gain)
     p.add_argument("--alpha", type=float, default=CloneConfig.alpha)
     p.add_argument("--init", default="", help="start from these cloned parameters (.npz)")
+    batch(p, "batch of synapse samples")
+    image_size(p)
+    p.add_argument("--shadow-steps", type=int, default=_UNSET,
+                   help="steps of each shadow network whose tuples feed a curriculum stage")
+    hidden(p)
     p.add_argument("--out", required=True, help="parameters .npz (+ .json beside it)")
     p.set_defaults(func=cmd_backprop)
 
@@ -1004,8 +1273,28 @@ def register(subparsers) -> None:
     p.add_argument("--datasets", default="mnist,fashion_mnist")
     p.add_argument("--depths", default="shallow", help="comma list of shallow,deep")
     p.add_argument("--seeds", type=int, default=0, help="override the preset's seeds")
+    batch(p, "meta-test batch (states merged over it; the paper: 64)")
+    image_size(p)
+    p.add_argument("--test-examples", type=int, default=_UNSET,
+                   help="test images per accuracy (0: the whole test split)")
+    p.add_argument("--curve-every", type=int, default=_UNSET,
+                   help="one curve row per this many steps (mean over them)")
+    hidden(p)
     p.add_argument("--out", required=True, help="curves CSV (summary: <out>_summary.csv)")
     p.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser(
+        "clone-table", help="tidy result table of Fig. 5, 10 or 11, or of the backprop clones",
+        description="fig5 / fig11: test accuracy and final training loss per (arrangement, "
+        "dataset, method), mean and std over seeds, from clone-eval summaries (fig5 takes "
+        "each arrangement from the clone cloned for it); fig10: the forward clone's grid "
+        "error; clones: budget and one-tick quality of clone-backprop outputs.")
+    p.add_argument("table", choices=("fig5", "fig10", "fig11", "clones"))
+    p.add_argument("--inputs", nargs="+", required=True,
+                   help="fig5/fig11: clone-eval *_summary.csv; fig10: forward .npz; "
+                   "clones: backprop .npz files")
+    p.add_argument("--out", required=True, help="CSV")
+    p.set_defaults(func=cmd_table)
 
     p = subparsers.add_parser("clone-figure", help="draw Fig. 5, 10 or 11 (PDF + PNG)")
     p.add_argument("figure", choices=("fig5", "fig10", "fig11"))

@@ -56,7 +56,8 @@ def fig10(params_path: str, out: str) -> list[Path]:
         ax1.plot(x, np.asarray(cl.forward_target(x, ww)), color=col, ls="--", lw=0.8)
     ax1.set_xlabel("input x")
     ax1.set_ylabel("LSTM output y (dashed: tanh(x) w)")
-    ax1.legend(fontsize=6, ncol=2)
+    ax1.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+               frameon=False)
     gx, gw = jnp.meshgrid(jnp.linspace(-3, 3, 121), jnp.linspace(-cc.w_max, cc.w_max, 81))
     err = np.abs(np.asarray(cl.forward_predict(params, cc, gx, gw) - cl.forward_target(gx, gw)))
     im = ax2.imshow(err, origin="lower", aspect="auto", cmap="magma",
@@ -65,6 +66,9 @@ def fig10(params_path: str, out: str) -> list[Path]:
     ax2.set_xlabel("input x")
     ax2.set_ylabel("weight w")
     ax2.set_title(f"mean abs. error {err.mean():.3f}", fontsize=9)
+    steps = meta.get("train", {}).get("steps", "?")
+    fig.suptitle(f"Forward computation cloned into one VSML sub-LSTM ({steps} Adam steps) · "
+                 f"scale: {meta.get('scale') or '?'}", fontsize=9)
     fig.tight_layout()
     paths = _save(fig, out)
     plt.close(fig)
@@ -108,9 +112,26 @@ def _panel(ax, df, depths):
     ax.set_xlabel("Gradient step")
 
 
+def _finish(fig, axes, df, title: str) -> None:
+    """One legend below the panels (every curve once) and a title with the scale."""
+    handles = {}
+    for ax in np.ravel(axes):
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    scales = ", ".join(sorted({str(x) for x in df.get("scale", [])})) or "?"
+    fig.suptitle(f"{title}\nmean ± std over seeds · scale: {scales}", fontsize=9)
+    fig.tight_layout(rect=(0, 0.1 if len(np.ravel(axes)) <= 2 else 0.06, 1, 1))
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncol=min(len(handles), 4),
+               fontsize=8, frameon=False)
+
+
 def fig5(paths: list[str], out: str) -> list[Path]:
-    """Training loss over steps, cloned BP vs regular SGD, per dataset (mean +- std)."""
-    df = _curves(paths)
+    """Training loss over steps, cloned BP vs regular SGD, per dataset (mean +- std).
+
+    Each arrangement comes from the clone cloned for it (``cloning.fig5_rows``)."""
+    from vsml.cloning import fig5_rows
+
+    df = fig5_rows(_curves(paths))
     plt = _plt()
     datasets = [d for d in ("mnist", "fashion_mnist") if d in set(df.dataset)]
     fig, axes = plt.subplots(1, len(datasets), figsize=(4.5 * len(datasets), 3.4),
@@ -119,8 +140,8 @@ def fig5(paths: list[str], out: str) -> list[Path]:
         _panel(ax, df[df.dataset == d], ("shallow", "deep"))
         ax.set_title(_TITLE[d], fontsize=9)
     axes[0][0].set_ylabel("Training loss")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
+    _finish(fig, axes, df, "Learning purely by unrolling the VSML RNN (cloned backprop) "
+            "vs regular SGD")
     paths_out = _save(fig, out)
     plt.close(fig)
     return paths_out
@@ -139,9 +160,8 @@ def fig11(paths: list[str], out: str) -> list[Path]:
             _panel(ax, df[df.dataset == d], (depth,))
             ax.set_title(f"({'ab'[i]}) {depth} arrangement — {_TITLE[d].splitlines()[0]}",
                          fontsize=8)
-            ax.legend(fontsize=6)
         axes[i][0].set_ylabel("Training loss")
-    fig.tight_layout()
+    _finish(fig, axes, df, "One VSML RNN (deep curriculum) trains both arrangements")
     paths_out = _save(fig, out)
     plt.close(fig)
     return paths_out
