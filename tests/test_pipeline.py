@@ -40,7 +40,7 @@ def test_scales_exist_and_default_is_mini():
     paper = config["scales"]["paper"]
     assert (paper["seeds"], paper["seeds_fig6"], paper["length"]) == (32, 128, 2000)
     assert paper["train"] == {}  # config/default.yaml holds the paper's ES values
-    assert config["scales"]["mini"]["image_size"] == 14
+    assert config["scales"]["mini"]["image_size"] == 7
 
 
 def test_overrides_merge_mappings_and_replace_lists():

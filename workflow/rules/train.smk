@@ -16,6 +16,8 @@ rule meta_train:
         # rerun trigger: anything that changes the job (steps, availability, sets)
         fingerprint=lambda w: pipeline.short_hash(train_job(w.run)),
     threads: S["threads"]["train"]
+    # meta-training is the long pole: start it before the (short) SGD/Adam meta-tests
+    priority: 10
     resources:
         gpu=1,
         mem_mb=8000,
