@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SCALE  ?= mini
 
-.PHONY: run test setup lint bench
+.PHONY: run test setup lint bench publish
 
 $(BIN)/vsml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,12 @@ test: setup
 
 bench: setup
 	$(BIN)/vsml bench
+
+# Copy a finished run's tables, claims and Figs. 6 + 8 to published/$(SCALE)/ (kept in git;
+# the pipeline never reads them, so a run always rebuilds its own results/ and figures/)
+publish:
+	mkdir -p published/$(SCALE)/figures
+	cp -r results/$(SCALE)/fig6.csv results/$(SCALE)/fig8.csv results/$(SCALE)/raw \
+	  results/$(SCALE)/curves results/$(SCALE)/claims.csv results/$(SCALE)/claims.md \
+	  results/$(SCALE)/claims.html published/$(SCALE)/
+	cp figures/fig6.pdf figures/fig6.png figures/fig8.pdf figures/fig8.png published/$(SCALE)/figures/
