@@ -20,7 +20,7 @@ from vsml import cloning as _cloning
 
 CLONING_CONFIG = "config/cloning.yaml"
 CL_RUNS = f"{RUNS}/cloning"  # parameters and per-step curves (large, ignored by git)
-CL_RES = f"{RES}/cloning"  # tidy tables and claims (small, kept in git; smoke ignored)
+CL_RES = f"{RES}/cloning"  # tidy tables and claims (published copies: published/<scale>/)
 CL_LOGS = f"logs/{SCALE}/cloning"
 CL_FIGURES = ("fig5", "fig10", "fig11")
 
