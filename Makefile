@@ -34,3 +34,7 @@ publish:
 	  results/$(SCALE)/curves results/$(SCALE)/claims.csv results/$(SCALE)/claims.md \
 	  results/$(SCALE)/claims.html published/$(SCALE)/
 	cp figures/fig6.pdf figures/fig6.png figures/fig8.pdf figures/fig8.png published/$(SCALE)/figures/
+	# the cloning figures and tables too, when `snakemake cloning` was built ('-': optional)
+	-cp -r results/$(SCALE)/cloning published/$(SCALE)/
+	-cp figures/fig5.pdf figures/fig5.png figures/fig10.pdf figures/fig10.png \
+	  figures/fig11.pdf figures/fig11.png published/$(SCALE)/figures/
