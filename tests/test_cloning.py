@@ -78,9 +78,7 @@ def _batch_direction(params, cc, key, groups=256, batch=64):
     st = cl.fresh_states(cc, jax.random.fold_in(key, 2), groups)
     c = cl.write_wb(st.c, w, b)
     rep = lambda a: jnp.repeat(a, batch, axis=0)  # noqa: E731
-    tick = jax.vmap(lambda h, c, x, e: cl.synapse_tick(params, cc, h, c, x, e))
-    _, _, h1, c1 = tick(rep(st.h), rep(c), x, jnp.zeros_like(e))
-    _, _, _, c2 = tick(h1, c1, x, e)
+    _, _, _, (_, c2) = cl.forward_backward(params, cc, rep(st.h), rep(c), x, e)
     w2, b2 = cl.read_wb(c2)
     tgt = cl.rule(cc, rep(w), rep(b), x, e)
     mean = lambda a: a.reshape(groups, batch).mean(axis=1)  # noqa: E731
@@ -94,14 +92,15 @@ def test_cloned_update_follows_backprop_direction():
     """One forward + backward tick moves w and b like the rule (backprop) does.
 
     Per example, on random rows with a clear update: correlation of delta w with the
-    rule's >= 0.5, of delta b >= 0.9, and the forward tick (e = 0) moves w by < 0.01.
+    rule's >= 0.75 (measured 0.87), of delta b >= 0.9, and the forward tick (e = 0) moves w
+    by < 0.01.
     Averaged over batches of 64 (state merging): sign agreement >= 0.6 for delta w and
     >= 0.8 for delta b.
     """
     cc, params = _clean_clone()
     n, q = _direction(params, cc, jax.random.PRNGKey(7))
     assert n > 300
-    assert q["corr_dw"] >= 0.5, q
+    assert q["corr_dw"] >= 0.75, q
     assert q["corr_db"] >= 0.9, q
     assert q["drift_dw"] < 0.01, q
     sign_w, sign_b = _batch_direction(params, cc, jax.random.PRNGKey(9))
@@ -118,9 +117,30 @@ def test_untrained_clone_fails_the_direction_check():
     assert q["corr_dw"] < 0.5 or sign_w < 0.6 or sign_b < 0.8
 
 
+def test_forward_sweep_freezes_and_backward_sweep_keeps_only_w_b():
+    """App. C.1: the forward sweep leaves every state as it was; after the backward sweep
+    only the (w, b) dimensions are non-zero, and they moved."""
+    cc = cl.CloneConfig(state_size=8)
+    params = cl.init_params(cc, jax.random.PRNGKey(0))
+    state = cl.init_network_state(cc, (5, 4, 3), jax.random.PRNGKey(1))
+    x = jax.random.normal(jax.random.PRNGKey(2), (5,))
+    fwd, out = cl.forward_sweep(params, cc, state, x)
+    for before, after in zip(state.layers, fwd.layers):
+        np.testing.assert_array_equal(before.h, after.h)
+        np.testing.assert_array_equal(before.c, after.c)
+    back = cl.backward_sweep(params, cc, fwd, jnp.ones(3))
+    for before, after in zip(state.layers, back.layers):
+        assert not np.any(after.h) and not np.any(after.c[..., 2:])
+        assert np.abs(after.c[..., :2] - before.c[..., :2]).max() > 1e-4
+    carried = cl.backward_sweep(params, dataclasses.replace(cc, retain_wb_only=False), fwd,
+                                jnp.ones(3))
+    assert np.any(carried.layers[0].c[..., 2:])  # the check above can fail
+
+
 def test_one_layer_cloned_step_is_the_vsml_step():
-    """For one layer the cloned learner runs exactly VSML's dynamics (reverse sweep)."""
-    cc = cl.CloneConfig(state_size=8, micro_ticks=2)
+    """Carrying the whole state, one layer of the cloned learner runs exactly VSML's
+    dynamics (reverse sweep)."""
+    cc = cl.CloneConfig(state_size=8, micro_ticks=2, retain_wb_only=False)
     sizes = (5, 3)
     cloned = cl.ClonedBackprop(cc, sizes)
     vsml = vm.VSML(cc.vsml_config(), (5,), 3)
@@ -183,15 +203,12 @@ def test_params_roundtrip_and_errors(tmp_path):
 
 
 @pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files absent")
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap: a clone trained only 500 steps on clean states does not yet learn inside the "
-    "network (its states drift off the training distribution); the 2,000+-step curriculum "
-    "with buffer + rollouts does (54% after 300 steps at 14x14), too slow for a unit test"))
 def test_cloned_learner_learns_mnist_subset(monkeypatch):
     """Smoke scale: 7x7 MNIST, batch 8, 150 steps of pure unrolling (no gradients).
 
-    The clone trained above (600 clean steps, random data only) must beat chance clearly:
-    test accuracy >= 0.3 on 300 test images (chance 0.1); regular SGD is the reference.
+    The clone trained above (500 steps of clean states, random data only, ~5 s) must learn
+    like the rule it imitates: test accuracy >= 0.45 on 300 test images (chance 0.1;
+    measured 0.56) and at most 10 points below regular SGD on the same stream (0.49).
     """
     monkeypatch.setenv("VSML_DATA_DIR", str(DATA))
     cc, params = _clean_clone()
@@ -203,7 +220,8 @@ def test_cloned_learner_learns_mnist_subset(monkeypatch):
     scurve, sp = cl.run_shadow_sgd(cc, sizes, x, y, jax.random.PRNGKey(0), 150, 8)
     sgd = cl.shadow_accuracy(cc, sp, xt[:300], yt[:300])
     assert np.isfinite(np.asarray(curve.loss)).all()
-    assert acc >= 0.3, (acc, sgd)
+    assert acc >= 0.45, (acc, sgd)
+    assert acc >= sgd - 0.10, (acc, sgd)
 
 
 # ------------------------------------------------------- compilation, CLI options, tables
@@ -355,8 +373,9 @@ def _synthetic_fig5(tmp_path):
 
 
 def test_fig5_table_and_cloning_claims(tmp_path):
-    """clone-table fig5 takes each arrangement from its own clone; the four cloning claims
-    are judged on our estimate against the paper's number minus 10 points."""
+    """clone-table fig5 takes each arrangement from its own clone; the four accuracy claims
+    are judged on our estimate against the paper's number minus 10 points, the two
+    "close to SGD" claims on the cloned-minus-SGD difference."""
     import pandas as pd
 
     from vsml import claims
@@ -394,6 +413,12 @@ def test_fig5_table_and_cloning_claims(tmp_path):
     one_seed = result.loc["fig5-cloned-deep-mnist"]  # 95% but one seed: no interval
     assert one_seed.verdict == claims.NOT_REPRODUCED and "one seed" in one_seed.reason
     assert result.loc["fig5-cloned-deep-fashion-mnist", "verdict"] == claims.NOT_RUN
+    # close to regular SGD on both datasets: MNIST -3 points, Fashion -20 points
+    close = result.loc["fig5-cloned-close-to-sgd-shallow"]
+    assert close.verdict == claims.NOT_REPRODUCED
+    assert float(close.estimate) == pytest.approx(0.5 - 0.7)
+    assert "MNIST -3.0" in close.value and "Fashion MNIST -20.0" in close.value
+    assert result.loc["fig5-cloned-close-to-sgd-deep", "verdict"] == claims.NOT_RUN
     assert (tmp_path / "claims.md").is_file() and (tmp_path / "claims.html").is_file()
 
     # the main claims table keeps every claim; without the fig5 table the cloning rows say

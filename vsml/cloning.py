@@ -18,11 +18,14 @@ docs/cloning.md.  In short:
       w'   = clip(w - alpha * e * tanh(x), -w_max, w_max)   (state)
       b'   = clip(b - alpha * e,           -w_max, w_max)
 
-  With e = 0 (forward evaluation) the state must not move.  Since VSML *averages* the
+  Since VSML *averages* the
   messages over a layer's rows / columns, the network this implements is the "mean
   network" y_b = gain * mean_a(tanh(x_a) w_ab + b_ab); the rule above is exactly its
   backprop up to a per-layer constant learning rate (see ``shadow_update``).  ``gain``
   compensates for averaging over 784 inputs with weights bounded by |w| <= 4.
+* **State handling** (App. C.1, ``CloneConfig.retain_wb_only``): the state is frozen during
+  the forward sweep and only (w, b) survive a backward tick (h and the other c dimensions
+  are zeroed), so every tick starts from a state like those the clone was trained on.
 * **Cloning** regresses y^, w' - w, b' - b and e^' on their targets with optax Adam, on
   states drawn from a buffer of states the clone itself produced (App. C.1), inputs (x, e)
   from random draws and from "shadow" networks trained by this rule on MNIST, and (deep
@@ -30,8 +33,9 @@ docs/cloning.md.  In short:
 * **Meta-test** (``run_learning``): per step, a forward sweep 1..K (errors zero), the
   prediction, then a backward sweep K..1 with the stored inputs fed back, over a batch whose
   first state halves are averaged (``model.merge_batch_states``), states clipped to [-4, 4].
-  For one layer, ``ClonedBackprop.step`` equals ``model.VSML.step`` with
-  ``reverse_sweep=True`` (tested).  No gradients are computed at meta-test time.
+  Carrying the whole state (``retain_wb_only=False``), one layer of ``ClonedBackprop.step``
+  equals ``model.VSML.step`` with ``reverse_sweep=True`` (tested).  No gradients are
+  computed at meta-test time.
 """
 
 from __future__ import annotations
@@ -86,6 +90,11 @@ class CloneConfig:
     alpha: float = 0.3  # learning rate of the cloned rule (per synapse)
     w_max: float = 4.0  # |w|, |b| <= w_max (c[0], c[1] within +-1)
     state_clip: float = 4.0  # meta-test clip of h and c (App. C.1)
+    # App. C.1: the state is frozen during the forward sweep, and after the backward tick
+    # only the (w, b) dimensions are kept (h and the other c dimensions are zeroed), so the
+    # clone always starts from the states it was cloned on.  False: the whole state is
+    # carried (our first reading; needs the buffer, rollouts and the state penalty).
+    retain_wb_only: bool = True
 
     def __post_init__(self) -> None:
         if self.state_size < 4 or self.msg_size < 2 or self.micro_ticks < 1:
@@ -120,6 +129,20 @@ def synapse_tick(
     return fwd_out[Y_IDX], bwd_out[EP_IDX], h, c
 
 
+def forward_backward(params: PyTree, cc: CloneConfig, h, c, x, e):
+    """One forward tick (e = 0) then one backward tick (same x, error e), batched over
+    synapses as at meta-test: (y^, e^', forward-tick state, backward-tick state).
+
+    With ``cc.retain_wb_only`` (App. C.1) the forward tick leaves the state as it was and
+    only (w, b) survive the backward tick."""
+    tick = jax.vmap(lambda h, c, x, e: synapse_tick(params, cc, h, c, x, e))
+    y, _, h1, c1 = tick(h, c, x, jnp.zeros_like(e))
+    if cc.retain_wb_only:
+        h1, c1 = h, c
+    _, e_prev, h2, c2 = tick(h1, c1, x, e)
+    return y, e_prev, (h1, c1), retain_wb(cc, h2, c2)
+
+
 class Targets(NamedTuple):
     y: jax.Array
     e_prev: jax.Array
@@ -145,6 +168,14 @@ def read_wb(c: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def write_wb(c: jax.Array, w: jax.Array, b: jax.Array) -> jax.Array:
     return c.at[..., W_DIM].set(w / STATE_SCALE).at[..., B_DIM].set(b / STATE_SCALE)
+
+
+def retain_wb(cc: CloneConfig, h: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """App. C.1's state after a backward tick: only (w, b) kept (``cc.retain_wb_only``)."""
+    if not cc.retain_wb_only:
+        return h, c
+    keep = jnp.zeros(c.shape[-1]).at[W_DIM].set(1.0).at[B_DIM].set(1.0)
+    return jnp.zeros_like(h), c * keep
 
 
 # ------------------------------------------------------------------- shadow networks
@@ -317,7 +348,7 @@ def fresh_states(cc: CloneConfig, key: jax.Array, n: int) -> Buffer:
     half = cc.state_size // 2
     c = vm._truncated_normal(kc, (n, half), 1.0) / jnp.sqrt(fan_in)
     c = jnp.concatenate([c, jnp.zeros((n, cc.state_size - half))], axis=1)
-    return Buffer(jnp.zeros_like(c), c)
+    return Buffer(*retain_wb(cc, jnp.zeros_like(c), c))
 
 
 def _random_inputs(cc: CloneConfig, key: jax.Array, n: int):
@@ -351,9 +382,7 @@ def clone_loss(params: PyTree, cc: CloneConfig, h, c, x, e,
     """
     w, b = read_wb(c)
     tgt = rule(cc, w, b, x, e)
-    tick = jax.vmap(lambda h, c, x, e: synapse_tick(params, cc, h, c, x, e))
-    y, _, h1, c1 = tick(h, c, x, jnp.zeros_like(e))
-    _, e_prev, h2, c2 = tick(h1, c1, x, e)
+    y, e_prev, (_, c1), (h2, c2) = forward_backward(params, cc, h, c, x, e)
     w1, b1 = read_wb(c1)
     w2, b2 = read_wb(c2)
     rel = cc.alpha * (jnp.abs(e) + RELATIVE_FLOOR)
@@ -365,7 +394,8 @@ def clone_loss(params: PyTree, cc: CloneConfig, h, c, x, e,
         "db": jnp.mean(((b2 - tgt.b) / rel) ** 2),
         "e_prev": jnp.mean(((e_prev - tgt.e_prev) / (cc.gain * rel / cc.alpha)) ** 2),
         # keep the other state dimensions small: integrating, saturating "working memory"
-        # freezes the clone after a few hundred ticks at meta-test time
+        # freezes the clone after a few hundred ticks at meta-test time (zero when only
+        # (w, b) are retained)
         "state": STATE_PENALTY * (jnp.mean(c2[:, 2:] ** 2) + jnp.mean(h2 ** 2)),
     }
     total = sum(wt * terms[name] for wt, name in zip(weights, LOSS_TERMS))
@@ -449,7 +479,9 @@ def init_network_state(cc: CloneConfig, sizes: tuple[int, ...], key: jax.Array) 
     """VSML's initial state (``VSML.init_state``) for the dense layers ``sizes``."""
     learner = vm.VSML(dataclasses.replace(cc.vsml_config(), hidden_sizes=tuple(sizes[1:-1])),
                       (sizes[0],), sizes[-1])
-    return learner.init_state(None, key)
+    state = learner.init_state(None, key)
+    return state._replace(layers=tuple(
+        ls._replace(**dict(zip(("h", "c"), retain_wb(cc, ls.h, ls.c)))) for ls in state.layers))
 
 
 def _message(values: jax.Array, m: int, idx: int) -> jax.Array:
@@ -462,8 +494,9 @@ def forward_sweep(params: PyTree, cc: CloneConfig, state: vm.VSMLState, x: jax.A
     for layer in state.layers:
         layer = layer._replace(fwd_in=_message(inp, cc.msg_size, X_IDX),
                                bwd_in=jnp.zeros_like(layer.bwd_in))
-        fwd, _, layer = vm.dense_tick_fast(params, layer, cc.micro_ticks)
-        layers.append(layer)
+        fwd, _, ticked = vm.dense_tick_fast(params, layer, cc.micro_ticks)
+        # App. C.1: the state is frozen during the forward sweep
+        layers.append(ticked._replace(h=layer.h, c=layer.c) if cc.retain_wb_only else ticked)
         inp = fwd[:, Y_IDX]  # only the designated entry travels on (App. C.1)
     return state._replace(layers=tuple(layers)), inp
 
@@ -473,7 +506,8 @@ def backward_sweep(params: PyTree, cc: CloneConfig, state: vm.VSMLState, error: 
     layers, err = list(state.layers), error
     for k in range(len(layers) - 1, -1, -1):
         layer = layers[k]._replace(bwd_in=_message(err, cc.msg_size, E_IDX))
-        _, bwd, layers[k] = vm.dense_tick_fast(params, layer, cc.micro_ticks)
+        _, bwd, ticked = vm.dense_tick_fast(params, layer, cc.micro_ticks)
+        layers[k] = ticked._replace(**dict(zip(("h", "c"), retain_wb(cc, ticked.h, ticked.c))))
         err = bwd[:, EP_IDX]
     return state._replace(layers=tuple(layers))
 
@@ -489,7 +523,8 @@ class ClonedBackprop:
     """The cloned learner as a ``vsml.learner.Learner`` (batch size 1, online).
 
     ``step`` = backward sweep with the previous error (skipped at t = 0), forward sweep with
-    the new input, clip: for one layer this is exactly ``model.VSML.step``.
+    the new input, clip: for one layer and ``retain_wb_only=False`` this is exactly
+    ``model.VSML.step``.
     """
 
     cc: CloneConfig
@@ -757,9 +792,7 @@ def clone_errors(params: PyTree, cc: CloneConfig, rows: jax.Array, key: jax.Arra
     x, e, w, b = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
     st = fresh_states(cc, key, rows.shape[0]) if states is None else states
     c = write_wb(st.c, w, b)
-    tick = jax.vmap(lambda h, c, x, e: synapse_tick(params, cc, h, c, x, e))
-    y, _, h1, c1 = tick(st.h, c, x, jnp.zeros_like(e))
-    _, ep, _, c2 = tick(h1, c1, x, e)
+    y, ep, (_, c1), (_, c2) = forward_backward(params, cc, st.h, c, x, e)
     tgt = rule(cc, w, b, x, e)
     w1, _ = read_wb(c1)
     w2, b2 = read_wb(c2)
@@ -820,7 +853,10 @@ def load_params(path: str | os.PathLike) -> tuple[PyTree, dict]:
 
 def config_from_meta(meta: dict) -> CloneConfig:
     fields = {f.name for f in dataclasses.fields(CloneConfig)}
-    return CloneConfig(**{k: v for k, v in meta.get("clone_config", {}).items() if k in fields})
+    saved = meta.get("clone_config", {})
+    # files written before ``retain_wb_only`` existed were cloned carrying the whole state
+    saved = {"retain_wb_only": False, **saved}
+    return CloneConfig(**{k: v for k, v in saved.items() if k in fields})
 
 
 def provenance(scale: str) -> dict:
@@ -1010,14 +1046,21 @@ def cmd_forward(args) -> int:
 
 def cmd_backprop(args) -> int:
     pr = preset_from_args(args, "backprop")
-    cc = CloneConfig(micro_ticks=args.micro_ticks, gain=args.gain, alpha=args.alpha)
+    cc = CloneConfig(micro_ticks=args.micro_ticks, gain=args.gain, alpha=args.alpha,
+                     retain_wb_only=not args.carry_state)
     steps = pr.backprop_steps
     inputs = (pr.image_size or 28) ** 2
     stages = curriculum(args.depth, steps, hidden=pr.hidden, inputs=inputs)
     ts = TrainSettings(steps, pr.clone_batch, seed=args.seed)
     init = None
     if args.init:
-        init, _ = load_params(args.init)
+        init, init_meta = load_params(args.init)
+        if config_from_meta(init_meta).retain_wb_only != cc.retain_wb_only:
+            mode = {True: "App. C.1's (w, b)-only state (the default)",
+                    False: "the whole state carried (--carry-state)"}
+            raise UserError(f"--init {args.init} was cloned with "
+                            f"{mode[not cc.retain_wb_only]}, this run uses "
+                            f"{mode[cc.retain_wb_only]}; give both the same state handling")
     t0 = time.time()
     params, history = train_backprop(cc, ts, stages, image_size=pr.image_size,
                                      shadow_steps=pr.shadow_steps, params=init, log=_log)
@@ -1259,6 +1302,9 @@ def register(subparsers) -> None:
     p.add_argument("--gain", type=float, default=CloneConfig.gain)
     p.add_argument("--alpha", type=float, default=CloneConfig.alpha)
     p.add_argument("--init", default="", help="start from these cloned parameters (.npz)")
+    p.add_argument("--carry-state", action="store_true",
+                   help="ablation: carry the whole LSTM state between ticks instead of App. "
+                        "C.1's frozen forward sweep and (w, b)-only backward state")
     batch(p, "batch of synapse samples")
     image_size(p)
     p.add_argument("--shadow-steps", type=int, default=_UNSET,
