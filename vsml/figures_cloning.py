@@ -106,7 +106,8 @@ def _panel(ax, df, depths):
             g = sub.groupby("step")["loss"]
             mean, std = g.mean(), g.std().fillna(0.0)
             col = colors[(method, depth)]
-            ax.plot(mean.index, mean.values, color=col,
+            # regular SGD dashed: where the clone tracks it, both curves stay visible
+            ax.plot(mean.index, mean.values, color=col, ls="--" if method == "sgd" else "-",
                     label=f"{_LABEL[method]} ({depth}), {sub.seed.nunique()} seeds")
             ax.fill_between(mean.index, mean - std, mean + std, color=col, alpha=0.2)
     ax.set_xlabel("Gradient step")
