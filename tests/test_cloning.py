@@ -137,6 +137,21 @@ def test_forward_sweep_freezes_and_backward_sweep_keeps_only_w_b():
     assert np.any(carried.layers[0].c[..., 2:])  # the check above can fail
 
 
+def test_learning_with_progress_runs_in_chunks_with_identical_results():
+    cc = cl.CloneConfig(state_size=8)
+    params = cl.init_params(cc, jax.random.PRNGKey(0))
+    x = jax.random.normal(jax.random.PRNGKey(1), (100, 6))
+    y = jax.random.randint(jax.random.PRNGKey(2), (100,), 0, 3)
+    run = functools.partial(cl.run_learning, params, cc, (6, 3), x, y, jax.random.PRNGKey(3),
+                            120, 4)
+    whole, s1 = run()
+    calls = []
+    chunked, s2 = run(progress=calls.append)
+    assert calls == [2] * 60
+    np.testing.assert_array_equal(whole.loss, chunked.loss)
+    np.testing.assert_array_equal(s1.layers[0].c, s2.layers[0].c)
+
+
 def test_one_layer_cloned_step_is_the_vsml_step():
     """Carrying the whole state, one layer of the cloned learner runs exactly VSML's
     dynamics (reverse sweep)."""

@@ -62,6 +62,8 @@ from vsml.io import write_bytes_atomic, write_text_atomic
 from vsml.learner import Feedback, PyTree
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import pandas as pd
 
 X_IDX = 0  # entry of the incoming forward message holding x
@@ -564,17 +566,11 @@ def _batch(x_all, y_all, key, batch):
     return x_all[i], y_all[i]
 
 
-@partial(jax.jit, static_argnames=("cc", "sizes", "steps", "batch"))
-def run_learning(params: PyTree, cc: CloneConfig, sizes: tuple[int, ...], x_all: jax.Array,
-                 y_all: jax.Array, key: jax.Array, steps: int, batch: int):
-    """Learn by unrolling the VSML RNN only: returns (LearningCurve, final state of example 0).
-
-    Each step: forward sweep on a batch (errors zero) -> prediction -> backward sweep with
-    the errors -> merge first state halves over the batch -> clip.  No gradients.
-    """
-    k_init, k_data = jax.random.split(key)
-    state0 = init_network_state(cc, sizes, k_init)
-    state = jax.tree_util.tree_map(lambda s: jnp.broadcast_to(s, (batch,) + s.shape), state0)
+@partial(jax.jit, static_argnames=("cc", "sizes"))
+def _learning_steps(params: PyTree, cc: CloneConfig, sizes: tuple[int, ...], x_all, y_all,
+                    state: vm.VSMLState, keys: jax.Array):
+    """``len(keys)`` steps of ``run_learning`` from a batch of states."""
+    batch = state.layers[0].h.shape[0]
 
     def body(state, k):
         xb, yb = _batch(x_all, y_all, k, batch)
@@ -586,7 +582,32 @@ def run_learning(params: PyTree, cc: CloneConfig, sizes: tuple[int, ...], x_all:
         state = clip_state(cc, vm.merge_batch_states(state))
         return state, LearningCurve(loss.mean(), (logits.argmax(-1) == yb).mean())
 
-    state, curve = jax.lax.scan(body, state, jax.random.split(k_data, steps))
+    return jax.lax.scan(body, state, keys)
+
+
+def run_learning(params: PyTree, cc: CloneConfig, sizes: tuple[int, ...], x_all: jax.Array,
+                 y_all: jax.Array, key: jax.Array, steps: int, batch: int,
+                 progress: Callable[[int], object] | None = None):
+    """Learn by unrolling the VSML RNN only: returns (LearningCurve, final state of example 0).
+
+    Each step: forward sweep on a batch (errors zero) -> prediction -> backward sweep with
+    the errors -> merge first state halves over the batch -> clip.  No gradients.
+    ``progress``: called with the number of steps done after each of ~50 compiled chunks
+    (one chunk, one call, without it); the result does not depend on it.
+    """
+    k_init, k_data = jax.random.split(key)
+    state0 = init_network_state(cc, sizes, k_init)
+    state = jax.tree_util.tree_map(lambda s: jnp.broadcast_to(s, (batch,) + s.shape), state0)
+    keys = jax.random.split(k_data, steps)
+    chunk = steps if progress is None else max(steps // 50, 1)
+    parts = []
+    for start in range(0, steps, chunk):
+        state, part = _learning_steps(params, cc, sizes, x_all, y_all, state,
+                                      keys[start:start + chunk])
+        parts.append(part)
+        if progress is not None:
+            progress(part.loss.shape[0])
+    curve = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
     return curve, jax.tree_util.tree_map(lambda s: s[0], state)
 
 
@@ -1082,11 +1103,15 @@ def cmd_backprop(args) -> int:
 
 def evaluate(params: PyTree, cc: CloneConfig, pr: Preset, datasets: tuple[str, ...],
              depths: tuple[str, ...], seeds: int, steps: int, prov: dict,
-             hidden: int = 32, log=None) -> tuple[list[dict], list[dict]]:
+             hidden: int = 32, log=None, progress: bool = True
+             ) -> tuple[list[dict], list[dict]]:
     """Cloned learner vs regular SGD (the exact rule) on each dataset / depth / seed.
 
     Returns (curve rows every ``pr.curve_every`` steps, summary rows with test accuracy).
+    ``progress``: a bar with ETA per cloned run (stderr).
     """
+    from tqdm import tqdm
+
     curves, summary = [], []
     inputs = (pr.image_size or 28) ** 2
     for dataset in datasets:
@@ -1101,8 +1126,10 @@ def evaluate(params: PyTree, cc: CloneConfig, pr: Preset, datasets: tuple[str, .
                 for method in ("cloned", "sgd"):
                     t0 = time.time()
                     if method == "cloned":
-                        curve, state = run_learning(params, cc, sizes, x, y, key, steps,
-                                                    pr.eval_batch)
+                        with tqdm(total=steps, desc=f"{dataset} {depth} seed {seed}",
+                                  unit="step", disable=not progress) as bar:
+                            curve, state = run_learning(params, cc, sizes, x, y, key, steps,
+                                                        pr.eval_batch, progress=bar.update)
                         acc = cloned_accuracy(params, cc, state, xt, yt)
                     else:
                         curve, sp = run_shadow_sgd(cc, sizes, x, y, key, steps, pr.eval_batch)
@@ -1143,7 +1170,7 @@ def cmd_eval(args) -> int:
     prov = {**provenance(args.scale), "params": str(args.params),
             "clone_depth": meta.get("depth", "")}
     curves, summary = evaluate(params, cc, pr, datasets, depths, pr.seeds, pr.eval_steps, prov,
-                               hidden=pr.hidden, log=_log)
+                               hidden=pr.hidden, log=_log, progress=not args.no_progress)
     write_csv(args.out, curves)
     write_csv(Path(args.out).with_name(Path(args.out).stem + "_summary.csv"), summary)
     _log(f"clone-eval -> {args.out}")
@@ -1327,6 +1354,7 @@ def register(subparsers) -> None:
                    help="one curve row per this many steps (mean over them)")
     hidden(p)
     p.add_argument("--out", required=True, help="curves CSV (summary: <out>_summary.csv)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
     p = subparsers.add_parser(
