@@ -180,6 +180,11 @@ def retain_wb(cc: CloneConfig, h: jax.Array, c: jax.Array) -> tuple[jax.Array, j
     return jnp.zeros_like(h), c * keep
 
 
+def _retain_layer(cc: CloneConfig, layer: vm.LayerState) -> vm.LayerState:
+    h, c = retain_wb(cc, layer.h, layer.c)
+    return layer._replace(h=h, c=c)
+
+
 # ------------------------------------------------------------------- shadow networks
 
 
@@ -482,8 +487,7 @@ def init_network_state(cc: CloneConfig, sizes: tuple[int, ...], key: jax.Array) 
     learner = vm.VSML(dataclasses.replace(cc.vsml_config(), hidden_sizes=tuple(sizes[1:-1])),
                       (sizes[0],), sizes[-1])
     state = learner.init_state(None, key)
-    return state._replace(layers=tuple(
-        ls._replace(**dict(zip(("h", "c"), retain_wb(cc, ls.h, ls.c)))) for ls in state.layers))
+    return state._replace(layers=tuple(_retain_layer(cc, ls) for ls in state.layers))
 
 
 def _message(values: jax.Array, m: int, idx: int) -> jax.Array:
@@ -509,7 +513,7 @@ def backward_sweep(params: PyTree, cc: CloneConfig, state: vm.VSMLState, error: 
     for k in range(len(layers) - 1, -1, -1):
         layer = layers[k]._replace(bwd_in=_message(err, cc.msg_size, E_IDX))
         _, bwd, ticked = vm.dense_tick_fast(params, layer, cc.micro_ticks)
-        layers[k] = ticked._replace(**dict(zip(("h", "c"), retain_wb(cc, ticked.h, ticked.c))))
+        layers[k] = _retain_layer(cc, ticked)
         err = bwd[:, EP_IDX]
     return state._replace(layers=tuple(layers))
 
