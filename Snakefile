@@ -3,14 +3,15 @@
 #   results/<scale>/claims.csv                 the claims table (needs every figure)
 #   all (default)                              every figure and the claims table
 # then  snakemake --config scale=<scale> --report report.html
-# See docs/pipeline.md.  The plan (jobs, cells, hashes) comes from vsml/pipeline.py.
+# See docs/pipeline.md.  The plan (jobs, cells, hashes) comes from vsml/repro/pipeline.py.
 
 import json
 import os
 import shlex
 
-from vsml import data, pipeline
-from vsml.aggregate import not_run_csv
+from vsml import data
+from vsml.repro import pipeline
+from vsml.repro.aggregate import not_run_csv
 
 
 configfile: "config/pipeline.yaml"

@@ -1,7 +1,7 @@
 """Tests of the baseline learners (online SGD/Adam, Meta RNN, Hebbian, FW memory).
 
 The "a few ES steps lower each meta-learned baseline's meta-loss" check needs the
-ES engine (vsml/es.py) and lives with the ES tests.
+ES engine (vsml/meta/es.py) and lives with the ES tests.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import pytest
 
 from vsml.episode import Episode, run_episodes
-from vsml.es import TaskGroup, make_es
+from vsml.meta.es import TaskGroup, make_es
 from vsml.methods import make_learner
 
 INPUTS, OUTPUTS, LENGTH = 6, 2, 16

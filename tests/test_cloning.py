@@ -1,4 +1,4 @@
-"""Learning-algorithm cloning (vsml/cloning.py): small clones trained inside the tests."""
+"""Learning-algorithm cloning (vsml/cloning/): small clones trained inside the tests."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def test_forward_clone_reproduces_tanh_x_w():
 def _direction(params, cc, key):
     """Sign agreement / correlation of one forward + backward tick with the rule's update,
     on random rows whose true update is clear (|delta w| >= 0.05, i.e. 1/6 of alpha)."""
-    x, e, w, b = cl._random_inputs(cc, key, 20000)
+    x, e, w, b = cl.random_inputs(cc, key, 20000)
     tgt = cl.rule(cc, w, b, x, e)
     keep = jnp.abs(tgt.w - w) >= 0.05
     rows = jnp.stack([x, e, w, b], axis=1)[keep]
@@ -73,8 +73,8 @@ def _batch_direction(params, cc, key, groups=256, batch=64):
     (x, e); the clone's mean delta w / delta b over the batch is compared with the rule's.
     """
     kx, ks = jax.random.split(key)
-    x, e, _, _ = cl._random_inputs(cc, kx, groups * batch)
-    _, _, w, b = cl._random_inputs(cc, ks, groups)
+    x, e, _, _ = cl.random_inputs(cc, kx, groups * batch)
+    _, _, w, b = cl.random_inputs(cc, ks, groups)
     st = cl.fresh_states(cc, jax.random.fold_in(key, 2), groups)
     c = cl.write_wb(st.c, w, b)
     rep = lambda a: jnp.repeat(a, batch, axis=0)  # noqa: E731
@@ -227,8 +227,8 @@ def test_cloned_learner_learns_mnist_subset(monkeypatch):
     """
     monkeypatch.setenv("VSML_DATA_DIR", str(DATA))
     cc, params = _clean_clone()
-    x, y = cl._mnist(7)
-    xt, yt = cl._mnist(7, "test")
+    x, y = cl.dataset_arrays(7)
+    xt, yt = cl.dataset_arrays(7, "test")
     sizes = (49, 10)
     curve, state = cl.run_learning(params, cc, sizes, x, y, jax.random.PRNGKey(0), 150, 8)
     acc = cl.cloned_accuracy(params, cc, state, xt[:300], yt[:300])
@@ -249,7 +249,7 @@ def test_curriculum_stages_and_rollout_refills_share_one_compilation():
     params = cl.init_params(cc, jax.random.PRNGKey(0))
     buffer = cl.fresh_states(cc, jax.random.PRNGKey(1), 64)
     shadow, rollout = jnp.ones((32, 5)) * 0.1, jnp.zeros((128, 3))
-    before = cl._clone_step._cache_size()
+    before = cl.clone_step._cache_size()
     opt_state = None
     for i, (mix, count) in enumerate([(cl.Mixture(fresh_state=1.0, fresh_wb=1.0), 0),
                                       (cl.Mixture(), 10),
@@ -259,7 +259,7 @@ def test_curriculum_stages_and_rollout_refills_share_one_compilation():
         params, opt_state, buffer, loss, _ = step(params, opt_state, buffer, shadow, rollout,
                                                   jax.random.PRNGKey(i), count)
         assert np.isfinite(float(loss))
-    assert cl._clone_step._cache_size() - before == 1
+    assert cl.clone_step._cache_size() - before == 1
 
 
 def _parse(argv):
@@ -393,7 +393,7 @@ def test_fig5_table_and_cloning_claims(tmp_path):
     "close to SGD" claims on the cloned-minus-SGD difference."""
     import pandas as pd
 
-    from vsml import claims
+    from vsml.repro import claims
 
     shallow_path, deep_path = _synthetic_fig5(tmp_path)
     table_path = tmp_path / "fig5.csv"
@@ -447,7 +447,7 @@ def test_fig5_table_and_cloning_claims(tmp_path):
 def test_cloning_figures_render_from_curves(tmp_path):
     import pandas as pd
 
-    from vsml import figures_cloning as fc
+    from vsml.cloning import figures as fc
 
     rows = []
     for clone, depths in (("shallow", ("shallow",)), ("deep", ("shallow", "deep"))):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vsml.config import (
+from vsml.errors import UserError
+from vsml.meta.config import (
     CONFIG_DIR,
     build,
     config_hash,
@@ -16,8 +17,7 @@ from vsml.config import (
     to_dict,
     trajectory_hash,
 )
-from vsml.errors import UserError
-from vsml.meta_train import main as meta_train_main
+from vsml.meta.meta_train import main as meta_train_main
 
 ROOT = Path(__file__).resolve().parent.parent
 

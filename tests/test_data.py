@@ -71,7 +71,7 @@ def root(tmp_path, monkeypatch):
     def no_network(url, timeout=None):
         raise urllib.error.URLError("network disabled in tests")
 
-    monkeypatch.setattr(D, "_urlopen", no_network)
+    monkeypatch.setattr(D.files, "_urlopen", no_network)
     D.clear_caches()
     yield data_root
     D.clear_caches()
@@ -212,7 +212,7 @@ def test_download_writes_verified_files_atomically(root, monkeypatch, tmp_path):
     for name, array in fake_mnist_arrays(np.random.default_rng(2)).items():
         write_idx_gz(source / name, array)
     info = register(monkeypatch, "mnist", source)
-    monkeypatch.setattr(D, "_urlopen", serve({f.url: (source / f.name).read_bytes()
+    monkeypatch.setattr(D.files, "_urlopen", serve({f.url: (source / f.name).read_bytes()
                                               for f in info.files}))
     assert not D.available("mnist")
     raw = D.load_split("mnist", "train")
@@ -233,7 +233,7 @@ def test_failed_download_leaves_no_file(root, monkeypatch, tmp_path, failure):
         payloads[info.files[0].url] = b"<html>not found</html>"
     else:
         del payloads[info.files[0].url]
-    monkeypatch.setattr(D, "_urlopen", serve(payloads))
+    monkeypatch.setattr(D.files, "_urlopen", serve(payloads))
     with pytest.raises(UserError) as err:
         D.load_split("mnist", "train")
     assert info.files[0].url in str(err.value)
@@ -317,7 +317,7 @@ def test_omniglot_small_splits_resize_and_npz_cache(root, monkeypatch):
         raise AssertionError("decoded again instead of reading the npz cache")
 
     D.clear_caches()
-    monkeypatch.setitem(D._DECODERS, "omniglot_small", must_not_decode)
+    monkeypatch.setitem(D.datasets._DECODERS, "omniglot_small", must_not_decode)
     again = D.load_split("omniglot_small", "train")
     np.testing.assert_array_equal(again.images, train.images)
     np.testing.assert_array_equal(again.labels, train.labels)
@@ -362,8 +362,8 @@ def test_standardisation_uses_fixed_dataset_stats():
     np.testing.assert_allclose(data.x[0], -0.1307 / 0.3081, rtol=1e-6)
     np.testing.assert_allclose(data.x[1], (1 - 0.1307) / 0.3081, rtol=1e-6)
     omni = D.TaskSpec("omniglot")
-    x = D._standardized_flat(D.RawSplit(images, np.zeros(2, np.int32)), D.DATASETS["omniglot"],
-                             D._image_shape(omni))
+    x = D.tasks._standardized_flat(D.RawSplit(images, np.zeros(2, np.int32)),
+                                   D.DATASETS["omniglot"], D.tasks._image_shape(omni))
     np.testing.assert_allclose(x[1], (1 - 0.9221) / 0.2681, rtol=1e-6)
 
 
@@ -557,7 +557,7 @@ def test_real_mnist(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert D.ensure_files("mnist", download=False, data_dir=REAL_ROOT) == REAL_ROOT / "mnist"
     for f in D.DATASETS["mnist"].files:
-        assert D._sha256(REAL_ROOT / "mnist" / f.name) == f.sha256
+        assert D.files.file_sha256(REAL_ROOT / "mnist" / f.name) == f.sha256
     raw = D.load_split("mnist", "train", data_dir=REAL_ROOT)
     assert raw.images.shape == (60000, 28, 28, 1) and raw.labels.shape == (60000,)
     assert raw.labels[:5].tolist() == [5, 0, 4, 1, 9]

@@ -10,7 +10,7 @@ from jax.flatten_util import ravel_pytree
 
 from vsml.episode import Episode, run_episode
 from vsml.errors import UserError
-from vsml.es import (
+from vsml.meta.es import (
     TaskGroup,
     make_es,
     make_layout,
@@ -18,7 +18,7 @@ from vsml.es import (
     split_counts,
     synthetic_group,
 )
-from vsml.gradient import make_gradient
+from vsml.meta.gradient import make_gradient
 
 
 class Tiny:
@@ -79,7 +79,7 @@ def test_es_estimate_matches_formula():
     k_noise, k_episode, k_init = jax.random.split(key, 3)
 
     @jax.jit
-    def pair_losses(index, data):  # written independently of vsml.es, one pair at a time
+    def pair_losses(index, data):  # written independently of vsml.meta.es, one pair at a time
         eps = jax.random.normal(jax.random.fold_in(k_noise, index), flat.shape)
         episode = groups[0].sample(jax.random.fold_in(k_episode, index), data)
         init_key = jax.random.fold_in(k_init, index)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vsml.meta_test import COLUMNS, main, meta_test, summarize
+from vsml.meta.meta_test import COLUMNS, main, meta_test, summarize
 
 
 def run(tmp_path, *args: str) -> tuple[int, pd.DataFrame | None]:

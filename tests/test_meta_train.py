@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vsml import checkpoint as ckpt
-from vsml import meta_train
-from vsml.config import CONFIG_DIR, load_config
-from vsml.meta_test import main as meta_test_main
+from vsml.meta import checkpoint as ckpt
+from vsml.meta import meta_train
+from vsml.meta.config import CONFIG_DIR, load_config
+from vsml.meta.meta_test import main as meta_test_main
 from vsml.methods import METHODS
 
 # --------------------------------------------------------------------------- a tiny method

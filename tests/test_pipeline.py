@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from vsml import aggregate, claims, figures, pipeline
 from vsml.errors import UserError
+from vsml.repro import aggregate, claims, figures, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = {"mnist", "fashion_mnist", "random", "sum_sign"}  # what this machine has

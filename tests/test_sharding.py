@@ -23,8 +23,8 @@ SCRIPT = textwrap.dedent(
     from jax.flatten_util import ravel_pytree
 
     from vsml.episode import Episode
-    from vsml.es import TaskGroup, make_es, make_mesh
-    from vsml.gradient import make_gradient
+    from vsml.meta.es import TaskGroup, make_es, make_mesh
+    from vsml.meta.gradient import make_gradient
 
     assert jax.device_count() == 2, jax.devices()
 

@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     rows = bench_vsml(args.inputs, args.outputs, args.pairs, args.length, args.chunk,
                       args.repeats, implementations)
     if args.es:
-        from vsml import es
+        from vsml.meta import es
 
         for impl in implementations:
             result = es.bench_es(inputs=args.inputs, outputs=args.outputs, pairs=args.pairs,
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                                  implementation=impl, repeats=args.repeats)
             rows.append(_whole_step_row(impl, "es-step", result, args.inputs * args.outputs * 2))
     if args.gradient:
-        from vsml import gradient
+        from vsml.meta import gradient
 
         for impl in implementations:
             result = gradient.bench_gradient(implementation=impl, repeats=args.repeats)

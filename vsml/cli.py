@@ -16,17 +16,17 @@ from vsml.errors import UserError
 COMMANDS = {
     "describe": "vsml.describe",
     "bench": "vsml.bench",
-    "meta-train": "vsml.meta_train",
-    "meta-test": "vsml.meta_test",
+    "meta-train": "vsml.meta.meta_train",
+    "meta-test": "vsml.meta.meta_test",
     "lr-search": "baselines.lr_search",
-    "aggregate": "vsml.aggregate",
-    "figure": "vsml.figures",
-    "claims": "vsml.claims",
-    "clone-forward": "vsml.cloning",
-    "clone-backprop": "vsml.cloning",
-    "clone-eval": "vsml.cloning",
-    "clone-figure": "vsml.cloning",
-    "clone-table": "vsml.cloning",
+    "aggregate": "vsml.repro.aggregate",
+    "figure": "vsml.repro.figures",
+    "claims": "vsml.repro.claims",
+    "clone-forward": "vsml.cloning.cli",
+    "clone-backprop": "vsml.cloning.cli",
+    "clone-eval": "vsml.cloning.cli",
+    "clone-figure": "vsml.cloning.cli",
+    "clone-table": "vsml.cloning.cli",
 }
 
 

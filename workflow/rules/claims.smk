@@ -1,5 +1,5 @@
 # The claims table: one row per checkable claim of the paper, judged by rules fixed in
-# vsml/claims.py.  Needs the summary tables of the scale's claims_figures (default: every
+# vsml/repro/claims.py.  Needs the summary tables of the scale's claims_figures (default: every
 # figure); claims of the other figures say "not run".
 
 

@@ -1,5 +1,5 @@
 # Meta-training: one job per (method, variant, meta-training distribution).  The run folder
-# name ends in the hash of the resolved run config (vsml.config.trajectory_hash), so a
+# name ends in the hash of the resolved run config (vsml.meta.config.trajectory_hash), so a
 # changed value trains a new run and leaves the others alone; more meta_train.steps resume
 # and extend the same folder.  Runs whose datasets are missing write a "not run" status.
 

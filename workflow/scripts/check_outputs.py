@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vsml import aggregate, pipeline
+from vsml.repro import aggregate, pipeline
 
 
 def check(scale: str, figs: list[str]) -> list[str]:

@@ -4,7 +4,7 @@
         --scale mini --out results/mini/fig8.csv [--raw results/mini/raw/fig8.csv] \\
         [--curves results/mini/fig6_curves.csv]
 
-``--cells`` lists the figure's cells (written by the Snakefile from ``vsml.pipeline.Plan``);
+``--cells`` lists the figure's cells (written by the Snakefile from ``vsml.repro.pipeline.Plan``);
 each names the meta-test CSV ``<tests>/<test_job>.csv`` holding its per-(episode, step)
 results, or a "not run" marker (a CSV with columns ``status,reason``).
 
@@ -98,7 +98,7 @@ def aggregate(cells: list[dict[str, Any]], tests_dir: str | Path, scale: str,
     """Summary, raw and (optionally) curve tables of ``cells``."""
     tests_dir = Path(tests_dir)
     vers = versions()
-    from vsml.checkpoint import git_commit
+    from vsml.meta.checkpoint import git_commit
 
     here = git_commit()
     summary, raw, curve_rows = [], [], []

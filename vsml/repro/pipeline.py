@@ -114,7 +114,7 @@ class TrainJob:
     datasets: tuple[str, ...]
     config_file: str
     sets: tuple[str, ...]
-    config_hash: str  # vsml.config.config_hash of the resolved run config
+    config_hash: str  # vsml.meta.config.config_hash of the resolved run config
     missing: tuple[str, ...]  # datasets not available here (non-empty: not run)
 
 
@@ -158,7 +158,7 @@ class Plan:
         self.s = dict(settings)
         self.scale = scale
         self.available = available
-        self.resolve = resolve  # validate configs with vsml.config (False: hash raw args)
+        self.resolve = resolve  # validate configs with vsml.meta.config (False: hash raw args)
         self.train: dict[str, TrainJob] = {}
         self.test: dict[str, TestJob] = {}
         self.cells: dict[str, list[Cell]] = {}
@@ -223,7 +223,7 @@ class Plan:
     def _config_hash(self, method: str, cfg_file: str, sets: Sequence[str]) -> str:
         if not self.resolve:
             return short_hash([method, cfg_file, list(sets)], 64)
-        from vsml.config import load_config, trajectory_hash
+        from vsml.meta.config import load_config, trajectory_hash
 
         # The trajectory hash leaves out meta_train.steps/checkpoint_every, so more steps
         # extend the same run directory (vsml meta-train resumes) instead of starting over.

@@ -38,28 +38,29 @@ def fig10(params_path: str, out: str) -> list[Path]:
     """Left: the clone's y over x for several w (targets dashed); right: |error| heat map."""
     import jax.numpy as jnp
 
-    from vsml import cloning as cl
+    from vsml.cloning.forward import forward_predict, forward_target
+    from vsml.cloning.params import config_from_meta, load_params
 
-    params, meta = cl.load_params(params_path)
+    params, meta = load_params(params_path)
     if meta.get("kind") != "forward":
         raise UserError(f"fig10 needs parameters from clone-forward, {params_path} is "
                         f"{meta.get('kind', 'unknown')!r}")
-    cc = cl.config_from_meta(meta)
+    cc = config_from_meta(meta)
     plt = _plt()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6))
     x = jnp.linspace(-3, 3, 121)
     colors = plt.cm.viridis(np.linspace(0, 1, 7))
     for w, col in zip(np.linspace(-cc.w_max, cc.w_max, 7), colors):
         ww = jnp.full_like(x, w)
-        ax1.plot(x, np.asarray(cl.forward_predict(params, cc, x, ww)), color=col,
+        ax1.plot(x, np.asarray(forward_predict(params, cc, x, ww)), color=col,
                  label=f"w={w:+.1f}")
-        ax1.plot(x, np.asarray(cl.forward_target(x, ww)), color=col, ls="--", lw=0.8)
+        ax1.plot(x, np.asarray(forward_target(x, ww)), color=col, ls="--", lw=0.8)
     ax1.set_xlabel("input x")
     ax1.set_ylabel("LSTM output y (dashed: tanh(x) w)")
     ax1.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.22),
                frameon=False)
     gx, gw = jnp.meshgrid(jnp.linspace(-3, 3, 121), jnp.linspace(-cc.w_max, cc.w_max, 81))
-    err = np.abs(np.asarray(cl.forward_predict(params, cc, gx, gw) - cl.forward_target(gx, gw)))
+    err = np.abs(np.asarray(forward_predict(params, cc, gx, gw) - forward_target(gx, gw)))
     im = ax2.imshow(err, origin="lower", aspect="auto", cmap="magma",
                     extent=(-3, 3, -cc.w_max, cc.w_max))
     fig.colorbar(im, ax=ax2, label="|y - tanh(x) w|")
@@ -130,7 +131,7 @@ def fig5(paths: list[str], out: str) -> list[Path]:
     """Training loss over steps, cloned BP vs regular SGD, per dataset (mean +- std).
 
     Each arrangement comes from the clone cloned for it (``cloning.fig5_rows``)."""
-    from vsml.cloning import fig5_rows
+    from vsml.cloning.evaluate import fig5_rows
 
     df = fig5_rows(_curves(paths))
     plt = _plt()

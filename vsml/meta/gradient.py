@@ -3,7 +3,7 @@
 Meta-loss = mean over a batch of episodes of each episode's meta-loss (mean cross-entropy
 over all T predictions, or the last one).  Gradients are clipped to a global norm
 (``clip_norm``, 25 in the paper's runs) and applied with Adam.  The batch uses the same
-sharded, chunked population machinery as ES (``vsml.es.population_sums``): members are
+sharded, chunked population machinery as ES (``vsml.meta.es.population_sums``): members are
 episodes, each drawn with ``fold_in(key, index)``.
 
 ``remat`` recomputes each example's step in the backward pass instead of storing all its
@@ -23,7 +23,8 @@ from jax.flatten_util import ravel_pytree
 from jax.sharding import Mesh
 
 from vsml.errors import UserError
-from vsml.es import (
+from vsml.learner import Learner
+from vsml.meta.es import (
     LOSS_KINDS,
     TaskGroup,
     Trainer,
@@ -36,7 +37,6 @@ from vsml.es import (
     optimizer_step,
     population_sums,
 )
-from vsml.learner import Learner
 
 
 @dataclasses.dataclass(frozen=True)

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from vsml.aggregate import versions
 from vsml.io import write_text_atomic
+from vsml.repro.aggregate import versions
 
 Z95 = 1.96
 MARGIN = 0.10  # "comparable": at most 10 percentage points worse
@@ -485,7 +485,7 @@ def to_html(claims: pd.DataFrame, scale: str = "") -> str:
             "<style>body{font-family:sans-serif;font-size:13px}table{border-collapse:collapse}"
             "td,th{border:1px solid #bbb;padding:4px;vertical-align:top}</style></head><body>"
             f"<h2>Claims of the paper checked at scale {html.escape(scale)}</h2>"
-            f"<p>{summary}. Rules fixed in vsml/claims.py before results were seen.</p>"
+            f"<p>{summary}. Rules fixed in vsml/repro/claims.py before results were seen.</p>"
             "<table><tr><th>claim</th><th>figure</th><th>our value</th><th>rule</th>"
             "<th>verdict</th></tr>" + "".join(rows) + "</table></body></html>\n")
 

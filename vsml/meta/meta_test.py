@@ -42,11 +42,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from vsml import checkpoint as ckpt
-from vsml.config import config_hash, parse_sets
 from vsml.episode import Episode, run_episode
 from vsml.errors import UserError
 from vsml.learner import num_numbers
+from vsml.meta import checkpoint as ckpt
+from vsml.meta.config import config_hash, parse_sets
 from vsml.methods import METHODS, build_config, method_config, method_module
 
 COLUMNS = ["episode", "step", "correct", "loss", "method", "checkpoint", "dataset", "seed",

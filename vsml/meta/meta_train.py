@@ -40,8 +40,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from vsml import checkpoint as ckpt
-from vsml.config import (
+from vsml.errors import UserError
+from vsml.learner import num_numbers
+from vsml.meta import checkpoint as ckpt
+from vsml.meta.config import (
     RunConfig,
     config_hash,
     differences,
@@ -50,9 +52,7 @@ from vsml.config import (
     trajectory_dict,
     trajectory_hash,
 )
-from vsml.errors import UserError
-from vsml.es import TaskGroup, Trainer, make_es, make_mesh, split_counts
-from vsml.learner import num_numbers
+from vsml.meta.es import TaskGroup, Trainer, make_es, make_mesh, split_counts
 
 RUN_JSON = "run.json"
 METRICS = "metrics.csv"
@@ -155,7 +155,7 @@ def build_trainer(config: RunConfig, groups: Sequence[TaskGroup], mesh=None) -> 
         es = config.es
         return make_es(groups, noise_std=es.noise_std, learning_rate=es.learning_rate, b1=es.b1,
                        b2=es.b2, loss=mt.loss, chunk=mt.chunk, length=mt.length, mesh=mesh)
-    from vsml.gradient import make_gradient
+    from vsml.meta.gradient import make_gradient
 
     g = config.gradient
     return make_gradient(groups, learning_rate=g.learning_rate, b1=g.b1, b2=g.b2,

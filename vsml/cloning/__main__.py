@@ -1,0 +1,5 @@
+"""``python -m vsml.cloning clone-forward --scale smoke --out x.npz``."""
+
+from vsml.cloning.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,2 @@
+"""Meta-training (ES and gradient descent: sharded, chunked, resumable), meta-testing, their
+configs and checkpoints."""

@@ -1,0 +1,2 @@
+"""The reproduction layer: the pipeline's plan (jobs, cells, hashes), aggregation into tidy CSVs,
+the claims table and the paper's figures."""
