@@ -36,8 +36,8 @@ def test_default_yaml_spells_out_the_builtin_defaults():
     assert cfg.tasks.datasets[0].dataset == "mnist"
 
 
-RUN_CONFIGS = ["default", "invariances", "datasets", "gradient", "metarnn", "metarnn128",
-               "hebbian", "fwmemory", "tiny"]  # config/ also holds pipeline configs
+RUN_CONFIGS = ["default", "invariances", "datasets", "gradient", "metarnn", "metarnn16",
+               "metarnn128", "hebbian", "fwmemory", "tiny"]  # config/ also holds pipeline configs
 
 
 @pytest.mark.parametrize("path", [ROOT / "config" / f"{name}.yaml" for name in RUN_CONFIGS])
@@ -47,7 +47,8 @@ def test_shipped_configs_load(path):
 
 
 def test_method_configs():
-    assert load_config(CONFIG_DIR / "metarnn.yaml").model.hidden_size == 16
+    assert load_config(CONFIG_DIR / "metarnn.yaml").model.hidden_size == 32
+    assert load_config(CONFIG_DIR / "metarnn16.yaml").model.hidden_size == 16
     assert load_config(CONFIG_DIR / "metarnn128.yaml").model.hidden_size == 128
     inv = load_config(CONFIG_DIR / "invariances.yaml")
     assert inv.tasks.augment.enabled and inv.tasks.random_projection_fraction == 0.5
@@ -71,7 +72,7 @@ def test_dotted_overrides():
 def test_method_flag_replaces_the_files_method(tmp_path):
     cfg = load_config(CONFIG_DIR / "default.yaml", method="metarnn")
     assert cfg.method == "metarnn"  # the file's VSML model section is dropped
-    assert load_config(CONFIG_DIR / "metarnn.yaml", method="metarnn").model.hidden_size == 16
+    assert load_config(CONFIG_DIR / "metarnn.yaml", method="metarnn").model.hidden_size == 32
 
 
 @pytest.mark.parametrize(
