@@ -111,3 +111,17 @@ def test_summarize():
     s = summarize(correct)
     assert s[100] == {"mean": 0.5, "std": 0.5}
     assert s[200]["mean"] == pytest.approx(0.25)
+
+
+def test_plot_draws_the_cumulative_accuracy_curve(tmp_path, capsys):
+    plot = tmp_path / "curve.png"
+    code, frame = run(tmp_path, "--method", "sgd-shallow", "--dataset", "sum_sign",
+                      "--set", "task.image_size=3", "--episodes", "2", "--length", "40",
+                      "--plot", str(plot))
+    assert code == 0 and len(frame) == 80
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a bad suffix is refused before anything runs, naming the valid ones
+    code = main(["--method", "sgd-shallow", "--dataset", "sum_sign", "--out",
+                 str(tmp_path / "x.csv"), "--plot", str(tmp_path / "curve.jpg")])
+    assert code == 2 and ".png, .pdf, .svg" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()

@@ -300,13 +300,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--untrained", action="store_true",
                         help="test a meta-learned method at its random initialisation")
     parser.add_argument("--out", required=True, metavar="FILE.csv")
+    parser.add_argument("--plot", default=None, metavar="FILE.png",
+                        help="also draw the cumulative-accuracy curve (.png, .pdf or .svg)")
 
 
 def run_cli(args: argparse.Namespace) -> int:
-    meta_test(dataset=args.dataset, method=args.method, checkpoint=args.checkpoint,
-              episodes=args.episodes, length=args.length, seed=args.seed, sets=args.sets,
-              scale=args.scale, chunk=args.chunk, untrained=args.untrained, out=args.out)
+    if args.plot is not None:
+        check_plot_path(args.plot)  # before the run, not after it
+    result = meta_test(dataset=args.dataset, method=args.method, checkpoint=args.checkpoint,
+                       episodes=args.episodes, length=args.length, seed=args.seed,
+                       sets=args.sets, scale=args.scale, chunk=args.chunk,
+                       untrained=args.untrained, out=args.out)
+    if args.plot is not None:
+        rows = result["rows"]
+        plot_cumulative_accuracy(result["correct"], args.plot,
+                                 f"{rows['method'].iloc[0]} on {rows['dataset'].iloc[0]}")
     return 0
+
+
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def check_plot_path(path: str | Path) -> None:
+    if Path(path).suffix.lower() not in PLOT_FORMATS:
+        raise UserError(f"--plot {path}: the file must end in one of {', '.join(PLOT_FORMATS)}")
+
+
+def plot_cumulative_accuracy(correct: np.ndarray, path: str | Path, title: str) -> Path:
+    """Cumulative accuracy over the episode (mean, band of +-1 std over episodes), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vsml.io import write_bytes_atomic
+
+    check_plot_path(path)
+    correct = np.asarray(correct, np.float64)
+    steps = np.arange(1, correct.shape[1] + 1)
+    cumulative = np.cumsum(correct, axis=1) / steps
+    mean, std = cumulative.mean(axis=0), cumulative.std(axis=0)
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(steps, 100 * mean, color="C0", lw=1.5)
+    ax.fill_between(steps, 100 * (mean - std), 100 * (mean + std), color="C0", alpha=0.25, lw=0)
+    ax.set(xlabel="examples seen", ylabel="cumulative accuracy (%)", ylim=(0, 100),
+           xlim=(1, steps[-1]), title=f"{title} ({correct.shape[0]} episodes, mean ± std)")
+    ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format=Path(path).suffix.lower()[1:], dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return write_bytes_atomic(path, buf.getvalue())
 
 
 def register(subparsers) -> argparse.ArgumentParser:
