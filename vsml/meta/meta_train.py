@@ -435,14 +435,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=None,
                         help="use only the first N devices (default: all)")
     parser.add_argument("--distributed", action="store_true",
-                        help="call jax.distributed.initialize() first (multi-host; see "
-                        "docs/cluster.md)")
+                        help="call jax.distributed.initialize() first (one process per host "
+                        "or GPU; under SLURM/Open MPI the three options below are detected; "
+                        "see docs/cluster.md)")
+    parser.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                        help="with --distributed: process 0's address (default: detected, "
+                        "or $JAX_COORDINATOR_ADDRESS)")
+    parser.add_argument("--num-processes", type=int, default=None, metavar="N",
+                        help="with --distributed: how many processes take part")
+    parser.add_argument("--process-id", type=int, default=None, metavar="I",
+                        help="with --distributed: this process's rank, 0..N-1 (0 writes files)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def initialize_distributed(coordinator: str | None, num_processes: int | None,
+                           process_id: int | None) -> None:
+    """``jax.distributed.initialize``; what is None is detected (SLURM, Open MPI, env)."""
+    if num_processes is not None and num_processes < 1:
+        raise UserError(f"--num-processes must be >= 1, got {num_processes}")
+    if process_id is not None and not 0 <= process_id < (num_processes or process_id + 1):
+        raise UserError(f"--process-id must be in 0..{num_processes - 1}, got {process_id}")
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id)
+    except ValueError as err:  # nothing detected and not given
+        raise UserError(f"--distributed: {err} Outside SLURM / Open MPI pass --coordinator "
+                        "HOST:PORT --num-processes N --process-id I (docs/cluster.md)") from None
+
+
 def run_cli(args: argparse.Namespace) -> int:
+    process_options = {"--coordinator": args.coordinator, "--num-processes": args.num_processes,
+                       "--process-id": args.process_id}
     if args.distributed:
-        jax.distributed.initialize()
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+    elif any(v is not None for v in process_options.values()):
+        given = [k for k, v in process_options.items() if v is not None]
+        raise UserError(f"{', '.join(given)}: only used with --distributed")
     config = load_config(args.config, args.sets, args.method)
     devices = None
     if args.devices is not None:
