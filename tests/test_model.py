@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from vsml import theory
+from vsml import kernels, theory
 from vsml.episode import Episode, run_episode
 from vsml.errors import UserError
 from vsml.learner import num_numbers
@@ -18,6 +18,7 @@ CASES = {
     "dense": (Config(), (12,)),
     "deep-feed-label": (Config(hidden_sizes=(6,), micro_ticks=3, feed_label=True), (12,)),
     "deep-ln-reverse": (Config(hidden_sizes=(6, 4), layer_norm=True, reverse_sweep=True), (12,)),
+    "dense-n12": (Config(state_size=12, msg_size=4), (12,)),  # the kernel's generic-N loop
     "conv": (Config(conv_channels=(3,)), (6, 6, 2)),
     "conv-deep-ln": (
         Config(conv_channels=(2, 2), layer_norm=True, reverse_sweep=True, feed_label=True),
@@ -41,10 +42,13 @@ def _episode_logits(config, shape, outputs=5, steps=12):
     return run(params, episode).logits
 
 
+@pytest.mark.parametrize("implementation", ["fast", "fast-jax"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_fast_equals_reference_over_an_episode(case):
+def test_fast_equals_reference_over_an_episode(case, implementation):
     config, shape = CASES[case]
-    fast = _episode_logits(config, shape)
+    if implementation == "fast":  # CI runs the fused kernel (dense layers), not its fallback
+        assert kernels.dense_ticks_available()
+    fast = _episode_logits(dataclasses.replace(config, implementation=implementation), shape)
     reference = _episode_logits(dataclasses.replace(config, implementation="reference"), shape)
     assert float(jnp.abs(fast).max()) > 0.05  # the comparison is not between zeros
     np.testing.assert_allclose(fast, reference, atol=1e-5, rtol=0)
@@ -131,7 +135,7 @@ def test_state_clip():
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"implementation": "fastest"}, "valid choices: fast, reference"),
+        ({"implementation": "fastest"}, "valid choices: fast, fast-jax, reference"),
         ({"micro_tick": 2}, "did you mean 'micro_ticks'"),
         ({"state_size": 0}, "state_size must be >= 1"),
         ({"msg_size": "eight"}, "msg_size"),

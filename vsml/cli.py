@@ -37,6 +37,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _configure_cpu(args: argparse.Namespace) -> None:
+    from vsml import cpu
+
+    if cpu.jax_started():  # in-process calls (tests) after JAX started: too late to change
+        if args.threads is not None:
+            print(f"vsml: --threads {args.threads} ignored: JAX is already initialised",
+                  file=sys.stderr)
+        return
+    cpu.configure(args.threads)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser for ``command`` alone, or for every command (help, unknown commands)."""
     parser = _Parser(prog="vsml", description=__doc__.splitlines()[0])
@@ -47,11 +58,23 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads`` on every sub-command (see vsml.cpu: one XLA CPU device per thread)."""
+    for action in parser._subparsers._group_actions:
+        for sub in action.choices.values():
+            if "--threads" not in sub._option_string_actions:
+                sub.add_argument("--threads", type=int, default=None,
+                                 help="CPU cores to use, one XLA device each (default: "
+                                      "$VSML_THREADS, else all; see docs/performance.md)")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv[0] if argv else None)
+    _add_threads_option(parser)
     args = parser.parse_args(argv)
     try:
+        _configure_cpu(args)
         result = args.func(args)
     except UserError as err:
         print(f"vsml {args.command}: error: {err}", file=sys.stderr)

@@ -10,29 +10,36 @@ Faithful to the paper's Eq. 7 / Algorithm 2 and ../shared/REFERENCE.md:
 * each layer ticks ``micro_ticks`` times per example with the same incoming messages;
 * layers are ticked in order 1..K (optionally followed by a reverse sweep K..1).
 
-Two implementations of a dense layer tick give the same numbers:
+Implementations of a dense layer tick that give the same numbers (to float rounding):
 
 * ``reference``: one sub-LSTM ``vmap``-ed over all (a, b), literally as Eq. 7 reads;
-* ``fast``: the input projection of the forward message depends only on a and that of
+* ``fast-jax``: the input projection of the forward message depends only on a and that of
   the backward message only on b, so both are computed once per row / column (and once
   per example, not per micro tick); without layer norm, averaging commutes with the affine
-  message maps, so h' is averaged before the (tiny) projection.
+  message maps, so h' is averaged before the (tiny) projection;
+* ``fast`` (the default): ``fast-jax`` with the micro ticks of dense layers run by a fused
+  C++ kernel on the CPU (``vsml.kernels``: every synapse's gates stay in registers, no
+  [A, B, 4N] array); where that kernel is unavailable (other backends, no compiler,
+  ``VSML_FUSED=0``) it is ``fast-jax``.  Conv layers always use the JAX path.  The kernel
+  is not differentiable itself: gradients are those of the ``fast-jax`` path (custom_vjp).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from vsml import kernels
 from vsml.episode import squash
 from vsml.errors import UserError, check_choice
 from vsml.learner import Feedback, PyTree
 
-IMPLEMENTATIONS = ("fast", "reference")
+IMPLEMENTATIONS = ("fast", "fast-jax", "reference")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,19 +178,45 @@ def dense_tick_reference(
     return fwd.mean(axis=0), bwd.mean(axis=1), layer._replace(h=h, c=c)
 
 
+def _dense_micro_ticks_jax(h, c, row_proj, col_proj, w_h, micro_ticks: int):
+    for _ in range(micro_ticks):
+        # broadcasting inside the fused update avoids materialising an [A, B, 4N] sum
+        h, c = _lstm_update(h @ w_h + row_proj[..., :, None, :] + col_proj[..., None, :, :], c)
+    return h, c
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _dense_micro_ticks_fused(h, c, row_proj, col_proj, w_h, micro_ticks: int):
+    return kernels.dense_ticks(h, c, row_proj, col_proj, w_h, micro_ticks)
+
+
+def _fused_forward(h, c, row_proj, col_proj, w_h, micro_ticks):
+    out = kernels.dense_ticks(h, c, row_proj, col_proj, w_h, micro_ticks)
+    return out, (h, c, row_proj, col_proj, w_h)
+
+
+def _fused_backward(micro_ticks, inputs, cotangent):
+    # the kernel has no derivative: differentiate the JAX path (same function) at the inputs
+    _, vjp = jax.vjp(lambda *a: _dense_micro_ticks_jax(*a, micro_ticks), *inputs)
+    return vjp(tuple(cotangent))
+
+
+_dense_micro_ticks_fused.defvjp(_fused_forward, _fused_backward)
+
+
 def dense_tick_fast(
-    params: PyTree, layer: LayerState, micro_ticks: int
+    params: PyTree, layer: LayerState, micro_ticks: int, fused: bool = False
 ) -> tuple[jax.Array, jax.Array, LayerState]:
-    """Same numbers as ``dense_tick_reference``, exploiting the layer's structure."""
+    """Same numbers as ``dense_tick_reference``, exploiting the layer's structure.
+
+    ``fused``: run the micro ticks with the C++ kernel (``vsml.kernels.dense_ticks``).
+    """
     w, b = params["lstm"]["w"], params["lstm"]["b"]
     m = layer.fwd_in.shape[-1]
     row_proj = layer.fwd_in @ w[:m] + b  # [A, 4N]: depends on a only
     col_proj = layer.bwd_in @ w[m : 2 * m]  # [B, 4N]: depends on b only
-    w_h = w[2 * m :]
-    h, c = layer.h, layer.c
-    for _ in range(micro_ticks):
-        # broadcasting inside the fused update avoids materialising an [A, B, 4N] sum
-        h, c = _lstm_update(h @ w_h + row_proj[:, None, :] + col_proj[None, :, :], c)
+    ticks = _dense_micro_ticks_fused if fused else _dense_micro_ticks_jax
+    h, c = ticks(layer.h, layer.c, row_proj, col_proj, w[2 * m :], micro_ticks)
     if "ln" in params:  # layer norm does not commute with the mean: per-synapse messages
         fwd, bwd = _messages(params, h)
         fwd, bwd = fwd.mean(axis=0), bwd.mean(axis=1)
@@ -353,10 +386,14 @@ class VSML:
 
     def _tick_layer(self, params, layer: LayerState, shape):
         ticks = self.config.micro_ticks
-        fast = self.config.implementation == "fast"
+        impl = self.config.implementation
+        fast = impl != "reference"
         if isinstance(shape, DenseShape):
-            tick = dense_tick_fast if fast else dense_tick_reference
-            return tick(params, layer, ticks)
+            if not fast:
+                return dense_tick_reference(params, layer, ticks)
+            fused = (impl == "fast" and self.config.state_size <= kernels.MAX_STATE_SIZE
+                     and kernels.dense_ticks_available())
+            return dense_tick_fast(params, layer, ticks, fused)
         tick = conv_tick_fast if fast else conv_tick_reference
         return tick(params, layer, ticks, shape)
 

@@ -201,6 +201,28 @@ def population_sums(
     )(ids_masks, list(shared))
 
 
+def population_map(
+    member_fn: Callable[[jax.Array, Any], PyTree], count: int, chunk: int, shared: Any,
+    mesh: Mesh,
+) -> PyTree:
+    """``member_fn(i, shared)`` for members i = 0..count-1, stacked on a leading axis.
+
+    Must be called inside ``jit``.  Like ``population_sums``: members sharded over the mesh,
+    each device maps over its chunks of ``vmap``-ed members (memory bounded by one chunk).
+    """
+    layout = make_layout(0, count, mesh.devices.size, chunk)
+    ids, _ = _member_ids(layout)  # padding (at the end) re-uses member 0; cut off below
+
+    def local(ids, shared):
+        out = jax.lax.map(jax.vmap(lambda i: member_fn(i, shared)),
+                          ids.reshape(layout.chunks, layout.chunk))
+        return jax.tree_util.tree_map(lambda o: o.reshape((-1,) + o.shape[2:]), out)
+
+    out = jax.shard_map(local, mesh=mesh, in_specs=(PartitionSpec(AXIS), PartitionSpec()),
+                        out_specs=PartitionSpec(AXIS), check_vma=False)(ids, shared)
+    return jax.tree_util.tree_map(lambda o: o[:count], out)
+
+
 # --------------------------------------------------------------------------- ES
 
 

@@ -1,0 +1,271 @@
+// Fused micro ticks of a dense VSML layer: an XLA FFI custom call for the CPU.
+//
+// For every synapse (a, b) of every batch member it runs all ``micro_ticks`` sub-LSTM ticks
+// in one pass: its gate pre-activations
+//     z = row[a] + col[b] + h @ w_h          (4N numbers, gate order i, g, f, o)
+// live on the stack (registers for N = 16), the LSTM update is applied in place, and only
+// the final (h, c) is written back.  No [A, B, 4N] array exists.  row = fwd_in @ w_fwd + b
+// and col = bwd_in @ w_bwd are computed by the caller (they depend on a or b only).
+//
+// Inputs  h, c [batch..., A, B, N]; row [batch..., A, 4N]; col [batch..., B, 4N];
+//         w_h [batch..., N, 4N] (vmap broadcasts every input to the same batch dims).
+// Outputs h', c' [batch..., A, B, N] (may alias h, c: every synapse is read before it is
+// written).  Attributes micro_ticks, max_threads (int64; 0: all of XLA's intra-op pool).
+//
+// tanh is XLA's / Eigen's float rational approximation (clamped), sigmoid(x) is
+// 0.5 tanh(x / 2) + 0.5, so the numbers match the JAX paths to float rounding.
+// Built at first use with -O3 -march=native (vsml/kernels/__init__.py); the rows of all batch
+// members are split over XLA's intra-op thread pool.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+namespace {
+
+// One code for scalars and GCC vectors of the machine's width: 16 floats (AVX-512), 8 (AVX),
+// 4 (otherwise).  A wider vector than the ISA's is split badly by GCC: measured 20x slower.
+#if defined(__AVX512F__)
+constexpr int kW = 16;
+#elif defined(__AVX__)
+constexpr int kW = 8;
+#else
+constexpr int kW = 4;
+#endif
+typedef float V __attribute__((vector_size(4 * kW)));
+
+template <typename T>
+__attribute__((always_inline)) inline T fast_tanh(T x) {
+  // Eigen's generic_fast_tanh_float (what XLA's CPU backend emits for f32 tanh)
+  const T clamp = T{} + 7.90531110763549805f;
+  T xc = x < -clamp ? -clamp : x;
+  xc = xc > clamp ? clamp : xc;
+  T x2 = xc * xc;
+  T p = x2 * -2.76076847742355e-16f + 2.00018790482477e-13f;
+  p = x2 * p + -8.60467152213735e-11f;
+  p = x2 * p + 5.12229709037114e-08f;
+  p = x2 * p + 1.48572235717979e-05f;
+  p = x2 * p + 6.37261928875436e-04f;
+  p = x2 * p + 4.89352455891786e-03f;
+  p = xc * p;
+  T q = x2 * 1.19825839466702e-06f + 1.18534705686654e-04f;
+  q = x2 * q + 2.26843463243900e-03f;
+  q = x2 * q + 4.89352518554385e-03f;
+  return p / q;
+}
+
+template <typename T>
+__attribute__((always_inline)) inline T sigmoid(T x) {
+  return 0.5f * fast_tanh<T>(0.5f * x) + 0.5f;
+}
+
+struct Layer {
+  const float* h;
+  const float* c;
+  const float* row;
+  const float* col;
+  const float* w;
+  float* h_out;
+  float* c_out;
+  int64_t batch, rows, cols, n, ticks;
+};
+
+// State size N = kW Q: every gate block is Q vectors of kW lanes, kept in registers.  kS
+// synapses of a row are ticked together: their dependency chains (matvec -> gates -> c ->
+// tanh(c) -> next micro tick) interleave, so the FMA units are not left waiting on latency.
+template <int kQ, int kS>
+inline void TickSynapses(const Layer& L, const float* w, const V* rc, int64_t s0, int64_t ns) {
+  constexpr int64_t n = kW * kQ, g = 4 * n;
+  alignas(64) float hs[kS][n];
+  V hv[kS][kQ], cv[kS][kQ];
+  for (int u = 0; u < kS; ++u) {
+    const int64_t s = s0 + (u < ns ? u : 0) * n;
+    __builtin_memcpy(hv[u], L.h + s, sizeof hv[u]);
+    __builtin_memcpy(cv[u], L.c + s, sizeof cv[u]);
+  }
+  for (int64_t t = 0; t < L.ticks; ++t) {
+    V z[kS][4 * kQ];
+    for (int u = 0; u < kS; ++u) {
+      for (int j = 0; j < 4 * kQ; ++j) z[u][j] = rc[u * 4 * kQ + j];
+      __builtin_memcpy(hs[u], hv[u], sizeof hv[u]);
+    }
+    for (int k = 0; k < n; ++k) {
+      const float* wk = w + k * g;
+      for (int j = 0; j < 4 * kQ; ++j) {
+        V wv;
+        __builtin_memcpy(&wv, wk + kW * j, sizeof wv);
+        for (int u = 0; u < kS; ++u) z[u][j] += hs[u][k] * wv;
+      }
+    }
+    for (int u = 0; u < kS; ++u) {
+      for (int q = 0; q < kQ; ++q) {
+        const V i = z[u][q], gg = z[u][kQ + q], f = z[u][2 * kQ + q], o = z[u][3 * kQ + q];
+        cv[u][q] = sigmoid<V>(f + 5.0f) * cv[u][q] + sigmoid<V>(i - 5.0f) * fast_tanh<V>(gg);
+        hv[u][q] = sigmoid<V>(o) * fast_tanh<V>(cv[u][q]);
+      }
+    }
+  }
+  for (int u = 0; u < ns; ++u) {
+    __builtin_memcpy(L.h_out + s0 + u * n, hv[u], sizeof hv[u]);
+    __builtin_memcpy(L.c_out + s0 + u * n, cv[u], sizeof cv[u]);
+  }
+}
+
+// Rows [a0, a1) of batch member m.
+template <int kQ, int kS>
+void TickRowsVec(const Layer& L, int64_t m, int64_t a0, int64_t a1) {
+  constexpr int64_t n = kW * kQ, g = 4 * n;
+  const float* w = L.w + m * n * g;
+  const float* col = L.col + m * L.cols * g;
+  V rc[kS * 4 * kQ];
+  for (int64_t a = a0; a < a1; ++a) {
+    const float* row = L.row + (m * L.rows + a) * g;
+    V r[4 * kQ];
+    __builtin_memcpy(r, row, sizeof r);
+    for (int64_t b = 0; b < L.cols; b += kS) {
+      const int64_t ns = std::min<int64_t>(kS, L.cols - b);
+      for (int u = 0; u < kS; ++u) {
+        V cb[4 * kQ];
+        __builtin_memcpy(cb, col + (b + (u < ns ? u : 0)) * g, sizeof cb);
+        for (int j = 0; j < 4 * kQ; ++j) rc[u * 4 * kQ + j] = r[j] + cb[j];
+      }
+      TickSynapses<kQ, kS>(L, w, rc, ((m * L.rows + a) * L.cols + b) * n, ns);
+    }
+  }
+}
+
+// Rows [a0, a1) of batch member m, any N <= 64 (scalar loops the compiler may vectorise);
+// kN = 0: N known only at run time.
+template <int kN>
+void TickRows(const Layer& L, int64_t m, int64_t a0, int64_t a1) {
+  const int64_t n = kN > 0 ? kN : L.n;
+  const int64_t g = 4 * n;
+  const float* w = L.w + m * n * g;
+  const float* col = L.col + m * L.cols * g;
+  constexpr int kMax = kN > 0 ? kN : 64;
+  alignas(64) float z[4 * kMax];
+  alignas(64) float rc[4 * kMax];
+  alignas(64) float hs[kMax];
+  alignas(64) float cs[kMax];
+  for (int64_t a = a0; a < a1; ++a) {
+    const float* row = L.row + (m * L.rows + a) * g;
+    for (int64_t b = 0; b < L.cols; ++b) {
+      const int64_t s = ((m * L.rows + a) * L.cols + b) * n;
+      for (int64_t j = 0; j < g; ++j) rc[j] = row[j] + col[b * g + j];
+      for (int64_t k = 0; k < n; ++k) {
+        hs[k] = L.h[s + k];
+        cs[k] = L.c[s + k];
+      }
+      for (int64_t t = 0; t < L.ticks; ++t) {
+        for (int64_t j = 0; j < g; ++j) z[j] = 0.0f;
+        for (int64_t k = 0; k < n; ++k) {
+          const float hk = hs[k];
+          const float* wk = w + k * g;
+          for (int64_t j = 0; j < g; ++j) z[j] += hk * wk[j];
+        }
+        for (int64_t k = 0; k < n; ++k) {
+          const float i = z[k] + rc[k], gg = z[n + k] + rc[n + k];
+          const float f = z[2 * n + k] + rc[2 * n + k], o = z[3 * n + k] + rc[3 * n + k];
+          const float cn = sigmoid<float>(f + 5.0f) * cs[k] + sigmoid<float>(i - 5.0f) * fast_tanh<float>(gg);
+          cs[k] = cn;
+          hs[k] = sigmoid<float>(o) * fast_tanh<float>(cn);
+        }
+      }
+      for (int64_t k = 0; k < n; ++k) {
+        L.h_out[s + k] = hs[k];
+        L.c_out[s + k] = cs[k];
+      }
+    }
+  }
+}
+
+using RowsFn = void (*)(const Layer&, int64_t, int64_t, int64_t);
+
+RowsFn PickRows(int64_t n) {
+  switch (n) {
+    case 4: return TickRows<4>;
+    case 8: return TickRows<8>;
+    case 16: return TickRowsVec<16 / kW, 2>;
+    case 32: return TickRowsVec<32 / kW, 2>;
+    default: return TickRows<0>;
+  }
+}
+
+// Work items are (member, block of rows); idle pool threads and the caller take items from
+// one counter.  The shared state outlives the call if a pool task starts after the last item.
+struct Work {
+  Layer layer;
+  RowsFn fn;
+  int64_t block, blocks_per_member, items;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+
+  void Drain() {
+    for (int64_t i; (i = next.fetch_add(1)) < items;) {
+      const int64_t m = i / blocks_per_member, a0 = (i % blocks_per_member) * block;
+      fn(layer, m, a0, std::min(a0 + block, layer.rows));
+      done.fetch_add(1, std::memory_order_release);
+    }
+  }
+};
+
+ffi::Error DenseTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ffi::F32> c,
+                      ffi::Buffer<ffi::F32> row, ffi::Buffer<ffi::F32> col,
+                      ffi::Buffer<ffi::F32> w_h, ffi::ResultBuffer<ffi::F32> h_out,
+                      ffi::ResultBuffer<ffi::F32> c_out, int64_t micro_ticks,
+                      int64_t max_threads) {
+  auto dims = h.dimensions();
+  if (dims.size() < 3) return ffi::Error::InvalidArgument("h must be [..., A, B, N]");
+  const int64_t rank = dims.size();
+  const int64_t rows = dims[rank - 3], cols = dims[rank - 2], n = dims[rank - 1];
+  if (n > 64)
+    return ffi::Error::InvalidArgument("state size N must be <= 64");
+  const int64_t per_member = rows * cols * n;
+  const int64_t batch = per_member ? h.element_count() / per_member : 0;
+  if (c.element_count() != h.element_count() ||
+      row.element_count() != batch * rows * 4 * n ||
+      col.element_count() != batch * cols * 4 * n || w_h.element_count() != batch * n * 4 * n)
+    return ffi::Error::InvalidArgument("inconsistent shapes of h, c, row, col, w_h");
+  if (batch == 0 || rows == 0) return ffi::Error::Success();
+
+  auto work = std::make_shared<Work>();
+  work->layer = Layer{h.typed_data(), c.typed_data(), row.typed_data(), col.typed_data(),
+                      w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
+                      batch, rows, cols, n, micro_ticks};
+  work->fn = PickRows(n);
+  int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  if (max_threads > 0) threads = std::min(threads, max_threads);
+  // ~4 items per thread for balance, each at least ~512 synapses so a task is worth it
+  const int64_t target_items = 4 * threads;
+  const int64_t min_rows = std::max<int64_t>(1, 512 / std::max<int64_t>(1, cols));
+  int64_t blocks = std::max<int64_t>(1, (target_items + batch - 1) / batch);
+  work->block = std::max(min_rows, (rows + blocks - 1) / blocks);
+  work->blocks_per_member = (rows + work->block - 1) / work->block;
+  work->items = batch * work->blocks_per_member;
+  const int64_t helpers = std::min<int64_t>(threads - 1, work->items - 1);
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Drain(); });
+  work->Drain();
+  while (work->done.load(std::memory_order_acquire) < work->items) std::this_thread::yield();
+  return ffi::Error::Success();
+}
+
+}  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(VsmlDenseTicks, DenseTicks,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("micro_ticks")
+                                  .Attr<int64_t>("max_threads"));
