@@ -136,8 +136,10 @@ def test_registry_has_canonical_files_and_stats():
             assert len(f.sha256) == 64 and int(f.sha256, 16) >= 0 and f.size > 0
             assert f.url.startswith("http")
     cifar = D.DATASETS["cifar10"]
-    assert [f.name for f in cifar.files] == ["cifar-10-binary.tar.gz"]
-    assert cifar.files[0].size == 170052171 and cifar.shape == (32, 32, 1)
+    assert [f.name for f in cifar.files] == ["cifar-10-python.tar.gz"]
+    assert cifar.files[0].size == 170498071 and cifar.shape == (32, 32, 1)
+    assert [f.name for f in cifar.alt_files] == ["cifar-10-binary.tar.gz"]
+    assert cifar.alt_files[0].size == 170052171
     assert D.DATASETS["emnist"].num_classes == 62
     assert D.DATASETS["mnist"].files[0].url == (
         "https://ossci-datasets.s3.amazonaws.com/mnist/train-images-idx3-ubyte.gz")
@@ -340,7 +342,7 @@ def test_cifar10_binary_to_grayscale(root, monkeypatch):
             member = tarfile.TarInfo(f"cifar-10-batches-bin/{name}")
             member.size = len(blob)
             tar.addfile(member, io.BytesIO(blob))
-    register(monkeypatch, "cifar10", folder)
+    register(monkeypatch, "cifar10", folder, alt=True)
     train = D.load_split("cifar10", "train")
     assert train.images.shape == (15, 32, 32, 1)
     test = D.load_split("cifar10", "test")

@@ -22,6 +22,8 @@ COMMANDS = {
     "aggregate": "vsml.repro.aggregate",
     "figure": "vsml.repro.figures",
     "claims": "vsml.repro.claims",
+    "fewshot-aggregate": "vsml.repro.appendix_train",
+    "appendix-figure": "vsml.repro.appendix_train",
     "clone-forward": "vsml.cloning.cli",
     "clone-backprop": "vsml.cloning.cli",
     "clone-eval": "vsml.cloning.cli",

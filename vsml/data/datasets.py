@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import io
 import os
+import pickle
 import struct
 import tarfile
 import zipfile
@@ -169,7 +170,14 @@ DATASETS: dict[str, DatasetInfo] = {
     ),
     "cifar10": DatasetInfo(
         "cifar10", (32, 32, 1), 10, 0.4734, 0.2516,
+        # the official python version (what the authors' tensorflow-datasets pipeline and
+        # torchvision fetch; sha256 of the archive whose md5 c58f3010... torchvision checks)
         file_set(_CIFAR_URL, [
+            ("cifar-10-python.tar.gz", 170498071,
+             "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"),
+        ]),
+        # the official binary version (tfds' checksum) is accepted when present instead
+        alt_files=file_set(_CIFAR_URL, [
             ("cifar-10-binary.tar.gz", 170052171,
              "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd"),
         ]),
@@ -370,31 +378,78 @@ def _decode_omniglot(info: DatasetInfo, split: str, paths: dict[str, Path]) -> R
     return RawSplit(images, labels)
 
 
-_CIFAR_MEMBERS = {
-    "train": [f"data_batch_{i}.bin" for i in range(1, 6)],
-    "test": ["test_batch.bin"],
-}
+_CIFAR_BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 _CIFAR_RECORD = 1 + 3 * 32 * 32
 
 
-def _decode_cifar(info: DatasetInfo, split: str, paths: dict[str, Path]) -> RawSplit:
-    path = paths[info.files[0].name]
+class _CifarUnpickler(pickle.Unpickler):
+    """Reads the official python batches (a dict of bytes, lists and one uint8 array).
+
+    Only the few globals numpy arrays need may be loaded, so a tampered archive cannot run
+    code (the archive's sha256 is checked before this anyway).
+    """
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray",
+               "_reconstruct"), ("numpy", "ndarray"), ("numpy", "dtype"),
+               ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"global {module}.{name} is not allowed")
+        return super().find_class(module, name)
+
+
+def _cifar_python_batch(blob: bytes, source: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        batch = _CifarUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as err:
+        raise UserError(f"{source}: not a CIFAR-10 python batch ({err})") from err
+    if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+        raise UserError(f"{source}: a CIFAR-10 python batch is a dict with data and labels")
+    pixels = np.asarray(batch[b"data"])
+    labels = np.asarray(batch[b"labels"], np.int64)
+    if pixels.dtype != np.uint8 or pixels.ndim != 2 or pixels.shape[1] != 3 * 32 * 32 \
+            or labels.shape != (pixels.shape[0],):
+        raise UserError(f"{source}: data must be uint8 [N, 3072] with N labels, got "
+                        f"{pixels.dtype} {pixels.shape} and {labels.shape[0]} labels")
+    return pixels, labels
+
+
+def _cifar_members(path: Path, names: list[str]) -> list[bytes]:
     try:
         with tarfile.open(path, "r:gz") as tar:
             members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
-            missing = [n for n in _CIFAR_MEMBERS[split] if n not in members]
+            missing = [n for n in names if n not in members]
             if missing:
                 raise UserError(f"{path}: archive lacks {', '.join(missing)}")
-            raw = b"".join(tar.extractfile(members[n]).read() for n in _CIFAR_MEMBERS[split])
+            return [tar.extractfile(members[n]).read() for n in names]
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
         raise UserError(f"{path}: not a valid tar.gz ({err}); delete it and rerun") from err
-    if len(raw) % _CIFAR_RECORD:
-        raise UserError(f"{path}: batch size {len(raw)} is not a multiple of {_CIFAR_RECORD}")
-    records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)
-    rgb = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32)
+
+
+def _decode_cifar(info: DatasetInfo, split: str, paths: dict[str, Path]) -> RawSplit:
+    names = _CIFAR_BATCHES[split]
+    if "cifar-10-python.tar.gz" in paths:
+        path = paths["cifar-10-python.tar.gz"]
+        batches = [_cifar_python_batch(b, f"{path}:{n}")
+                   for n, b in zip(names, _cifar_members(path, names), strict=True)]
+        pixels = np.concatenate([p for p, _ in batches])
+        labels = np.concatenate([lab for _, lab in batches])
+    else:
+        path = paths["cifar-10-binary.tar.gz"]
+        raw = b"".join(_cifar_members(path, [f"{n}.bin" for n in names]))
+        if len(raw) % _CIFAR_RECORD:
+            raise UserError(f"{path}: batch size {len(raw)} is not a multiple of "
+                            f"{_CIFAR_RECORD}")
+        records = np.frombuffer(raw, np.uint8).reshape(-1, _CIFAR_RECORD)
+        pixels, labels = records[:, 1:], records[:, 0]
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise UserError(f"{path}: CIFAR-10 labels must be 0..9")
+    # both versions store each image as 1024 red, 1024 green, 1024 blue bytes (row-major)
+    rgb = pixels.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).astype(np.float32)
     gray = rgb @ np.asarray(GRAY_WEIGHTS, np.float32)
     images = np.clip(np.round(gray), 0, 255).astype(np.uint8)[..., None]
-    return RawSplit(images, records[:, 0].astype(np.int32))
+    return RawSplit(images, labels.astype(np.int32))
 
 
 _DECODERS: dict[str, Callable[[DatasetInfo, str, dict[str, Path]], RawSplit]] = {

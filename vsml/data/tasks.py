@@ -62,6 +62,9 @@ class TaskSpec:
     pad_inputs_to: zero-pad the flat input to this size (applied last; flat layout only).
     pad_classes_to: the output width the learner should use; labels are unchanged.
     input_layout: "flat" -> x [T, D]; "image" -> x [T, H, W, C] (for conv layers).
+    fewshot_ways: N-way K-shot episodes instead of an online stream (Omniglot's 5-way
+        1-shot, App. B): ``sample_episode`` then needs length ways * fewshot_shots + 1 and
+        the output width is ``fewshot_ways``.  fewshot_shots: K (used with fewshot_ways).
     """
 
     dataset: str
@@ -73,6 +76,8 @@ class TaskSpec:
     pad_inputs_to: int | None = None
     pad_classes_to: int | None = None
     input_layout: str = "flat"
+    fewshot_ways: int | None = None
+    fewshot_shots: int = 1
 
     def __post_init__(self) -> None:
         info = dataset_info(self.dataset)
@@ -93,7 +98,17 @@ class TaskSpec:
         ):
             raise UserError(f"TaskSpec.num_classes must be None or an integer in 2..{classes} "
                             f"for {self.dataset}/{self.split}, got {self.num_classes!r}")
-        width = self.num_classes or classes
+        if self.fewshot_ways is not None:
+            if info.generated or self.num_classes is not None:
+                raise UserError("TaskSpec.fewshot_ways needs a dataset with files and no "
+                                "num_classes subset (the episode draws its own classes)")
+            if not (_is_int(self.fewshot_ways) and 2 <= self.fewshot_ways <= classes):
+                raise UserError(f"TaskSpec.fewshot_ways must be None or an integer in "
+                                f"2..{classes}, got {self.fewshot_ways!r}")
+        if not (_is_int(self.fewshot_shots) and self.fewshot_shots >= 1):
+            raise UserError(f"TaskSpec.fewshot_shots must be an integer >= 1, got "
+                            f"{self.fewshot_shots!r}")
+        width = self.fewshot_ways or self.num_classes or classes
         if self.pad_classes_to is not None and not (
             _is_int(self.pad_classes_to) and self.pad_classes_to >= width
         ):
@@ -125,8 +140,14 @@ def input_shape(spec: TaskSpec) -> tuple[int, ...]:
 
 
 def num_classes(spec: TaskSpec) -> int:
-    """Output width for ``spec``: pad_classes_to, else the class subset size, else all."""
-    return spec.pad_classes_to or spec.num_classes or DATASETS[spec.dataset].classes(spec.split)
+    """Output width: pad_classes_to, else the few-shot ways, the class subset size or all."""
+    return (spec.pad_classes_to or spec.fewshot_ways or spec.num_classes
+            or DATASETS[spec.dataset].classes(spec.split))
+
+
+def fewshot_length(spec: TaskSpec) -> int | None:
+    """Steps of a few-shot episode of ``spec`` (ways * shots + 1), None for online streams."""
+    return None if spec.fewshot_ways is None else spec.fewshot_ways * spec.fewshot_shots + 1
 
 
 # --------------------------------------------------------------------------- prepared data
@@ -314,6 +335,11 @@ def _sum_sign(key: jax.Array, length: int, spec: TaskSpec, d: int):
 
 def _episode(key: jax.Array, data: TaskData, length: int, spec: TaskSpec) -> Episode:
     _check_data(data, spec, length)
+    if spec.fewshot_ways is not None:
+        if length != fewshot_length(spec):
+            raise UserError(f"{spec.fewshot_ways}-way {spec.fewshot_shots}-shot episodes have "
+                            f"{fewshot_length(spec)} steps, got length {length}")
+        return _fewshot(key, data, spec.fewshot_ways, spec.fewshot_shots, spec)
     k_stream, k_post = jax.random.split(key)
     d = int(np.prod(data.image_shape))
     if spec.dataset == "random":
@@ -352,8 +378,16 @@ def sample_fewshot_episode(
     Draws ``ways`` classes (labels 0..ways-1 in draw order) and shots + 1 distinct examples
     of each; the ways*shots support examples come in random order, the last step is the
     held-out example of one random class (the query).  With ``spec``, its per-episode
-    shuffle/projection/padding/layout apply; otherwise x is flat [T, D].
+    shuffle/projection/padding/layout apply; otherwise x is flat [T, D].  (``sample_episode``
+    gives the same episodes for a spec with ``fewshot_ways``.)
     """
+    if spec is not None:
+        _check_data(data, spec, ways * shots + 1)
+    return _fewshot(key, data, ways, shots, spec)
+
+
+def _fewshot(key: jax.Array, data: TaskData, ways: int, shots: int,
+             spec: TaskSpec | None) -> Episode:
     classes_total, per_class = data.class_index.shape
     if not (_is_int(ways) and 2 <= ways <= classes_total) or not (_is_int(shots) and shots >= 1):
         raise UserError(f"few-shot episodes need 2 <= ways <= {classes_total} and shots >= 1, "
@@ -361,8 +395,6 @@ def sample_fewshot_episode(
     if shots + 1 > per_class:
         raise UserError(f"{shots}-shot episodes need {shots + 1} examples per class; the "
                         f"largest class has {per_class}")
-    if spec is not None:
-        _check_data(data, spec, ways * shots + 1)
     k_cls, k_pick, k_order, k_query, k_post = jax.random.split(key, 5)
     eligible = (data.class_count >= shots + 1).astype(jnp.float32)
     chosen = jax.random.choice(k_cls, classes_total, (ways,), replace=False,

@@ -51,7 +51,8 @@ from vsml.methods import METHODS, build_config, method_config, method_module
 
 COLUMNS = ["episode", "step", "correct", "loss", "method", "checkpoint", "dataset", "seed",
            "scale", "git_commit", "config_hash"]
-TASK_INHERITED = ("image_size", "input_layout", "pad_inputs_to", "pad_classes_to")
+TASK_INHERITED = ("image_size", "input_layout", "pad_inputs_to", "pad_classes_to",
+                  "fewshot_ways", "fewshot_shots")
 
 
 @dataclasses.dataclass(frozen=True)

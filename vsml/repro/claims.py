@@ -431,6 +431,12 @@ def _fig7_resized(t: Tables):
         all(r[2] for r in results)
 
 
+# App. B Figs. 18, 20, 21 (vsml/repro/claims_appendix_b.py)
+from vsml.repro.claims_appendix_b import appendix_claims  # noqa: E402
+
+CLAIMS += appendix_claims()
+
+
 def evaluate(summaries: dict[str, pd.DataFrame], scale: str = "",
              figures: Sequence[str] | None = None) -> pd.DataFrame:
     """The claims table (``COLUMNS``) for the figures in ``summaries``.

@@ -38,6 +38,9 @@ DATASET_LABELS = {
 }
 COLORS = dict(zip(METHOD_LABELS, ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc",
                                   "#ca9161", "#949494", "#56b4e9"]))
+# the conv VSML of Figs. 20 and 21 (vsml/repro/appendix_train.py)
+METHOD_LABELS["vsml-conv"] = "VSML (conv)"
+COLORS["vsml-conv"] = "#fbafe4"
 TITLES = {
     "fig6": "VSML meta-trained on MNIST vs. online gradient descent",
     "fig7": "Robustness to unseen input/output configurations",

@@ -37,14 +37,19 @@ METHOD_CONFIG = {
 VARIANTS = ("plain", "proj", "augment")
 PROJECTION_FRACTION = 0.5  # the paper's runs with projection: half the population
 FIGURES = ("fig6", "fig7", "fig8", "fig12", "fig13", "fig14", "fig15", "fig16")
+# App. B figures with their own meta-training runs (vsml/repro/appendix_train.py)
+FIGURES += ("fig18", "fig20", "fig21")
 # figures drawn from learning curves (the others from accuracies at one point)
 CURVE_FIGURES = ("fig6", "fig12", "fig16")
+CURVE_FIGURES += ("fig21",)
 NOT_RUN_DATA = "not run: data unavailable"
 SCALE_KEYS = ("image_size", "train", "seeds", "seeds_fig6", "length", "test_seed", "threads",
               "pool", "distributions", "datasets", "methods", "fig6_methods", "fig12_methods",
               "fig16_methods", "fig7", "claims_figures", *META_LEARNED, *ONLINE)
+SCALE_KEYS += ("appendix_train",)  # Figs. 18, 20, 21 (vsml/repro/appendix_train.py)
 # keys a scale may leave out (claims_figures: every figure)
 OPTIONAL_KEYS = ("claims_figures", *META_LEARNED, *ONLINE)
+OPTIONAL_KEYS += ("appendix_train",)
 
 
 def short_hash(obj: Any, n: int = 10) -> str:
@@ -234,7 +239,7 @@ class Plan:
 
     def test_job(self, method: str, dataset: str, *, train: TrainJob | None = None,
                  label: str | None = None, extra: Mapping[str, Any] | None = None,
-                 episodes: int | None = None) -> TestJob:
+                 episodes: int | None = None, length: int | None = None) -> TestJob:
         label = label or dataset
         values: dict[str, Any] = {}
         if method in ONLINE:
@@ -247,7 +252,7 @@ class Plan:
         values.update(extra or {})
         sets = tuple(_sets(values))
         episodes = int(episodes or self.s["seeds"])
-        length, seed = int(self.s["length"]), int(self.s["test_seed"])
+        length, seed = int(length or self.s["length"]), int(self.s["test_seed"])
         owner = train.id if train is not None else method
         h = short_hash([owner, dataset, episodes, length, seed, list(sets)])
         job_id = f"{owner}/{_slug(label)}-{h}"
@@ -326,6 +331,22 @@ class Plan:
         return [self._cell("fig16", m, d, dist="mnist", variant=v)
                 for d in ("mnist", "fashion_mnist") for m in self.s["fig16_methods"]
                 for v in ("plain", "proj")]
+
+    # Figs. 18, 20, 21: their runs and cells are planned in vsml/repro/appendix_train.py
+    def _fig18(self) -> list[Cell]:
+        from vsml.repro import appendix_train
+
+        return appendix_train.fig18_cells(self)
+
+    def _fig20(self) -> list[Cell]:
+        from vsml.repro import appendix_train
+
+        return appendix_train.fig20_cells(self)
+
+    def _fig21(self) -> list[Cell]:
+        from vsml.repro import appendix_train
+
+        return appendix_train.fig21_cells(self)
 
     # ----------------------------------------------------------------- helpers
 
