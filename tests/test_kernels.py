@@ -112,6 +112,30 @@ def test_without_the_kernel_fast_falls_back_to_jax_with_one_warning(env, tmp_pat
     assert result["fast"] == result["fast-jax"]  # the fallback is the JAX path itself
 
 
+ISA = """
+    import json, jax, jax.numpy as jnp
+    from vsml import kernels
+    from vsml.model import _dense_micro_ticks_jax
+    from tests.test_kernels import _inputs
+    assert kernels.dense_ticks_available()
+    args = _inputs(batch=(2,))
+    got = jax.vmap(lambda *a: kernels.dense_ticks(*a, 3))(*args)
+    want = jax.vmap(lambda *a: _dense_micro_ticks_jax(*a, 3))(*args)
+    print("RESULT" + json.dumps(max(float(jnp.abs(g - w).max()) for g, w in zip(got, want))))
+"""
+
+
+@pytest.mark.parametrize("march", ["x86-64-v3", "x86-64"], ids=["avx2", "sse"])
+def test_kernel_built_for_older_cpus_equals_jax_ticks(march, tmp_path):
+    """The code paths of CPUs without AVX-512 (8- and 4-lane vectors), built on this one."""
+    import platform
+
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("x86 targets")
+    proc = _run(ISA, VSML_KERNEL_MARCH=march, VSML_KERNEL_CACHE=str(tmp_path))
+    assert _result(proc) < 2e-6
+
+
 SHARDED = """
     import json, jax, numpy as np
     from jax.flatten_util import ravel_pytree
@@ -152,6 +176,9 @@ def test_cpu_configure_one_device_per_thread_overridable():
     assert cpu.configure(8, env) == (8, 2)
     assert env["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"
     assert cpu.configure(None, {})[0] == cpu.available_cores()
+    # Snakemake exports a job's threads: as OMP_NUM_THREADS; VSML_THREADS wins over it
+    assert cpu.configure(None, {"OMP_NUM_THREADS": "1"}) == (1, 1)
+    assert cpu.configure(None, {"OMP_NUM_THREADS": "1", "VSML_THREADS": "2"}) == (2, 2)
     with pytest.raises(UserError, match="VSML_THREADS must be a positive integer"):
         cpu.configure(None, {"VSML_THREADS": "many"})
     with pytest.raises(UserError, match="--threads"):

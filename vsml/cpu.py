@@ -7,9 +7,10 @@ episodes, gradient batches) sharded over the devices keeps every core on its own
 rows over idle cores, at most ``threads`` of them.
 
 ``threads`` (how many cores this process may use): ``--threads`` of the command, else
-``VSML_THREADS``, else the cores this process may run on.  CPU devices: ``VSML_CPU_DEVICES``
-if set, else ``threads``; an ``--xla_force_host_platform_device_count`` already in
-``XLA_FLAGS`` wins over both.  The pipeline sets ``VSML_THREADS`` to a job's ``threads:``.
+``VSML_THREADS``, else ``OMP_NUM_THREADS`` (Snakemake exports it as a job's ``threads:``, so
+the pipeline's rules need nothing else), else the cores this process may run on.  CPU
+devices: ``VSML_CPU_DEVICES`` if set, else ``threads``; an
+``--xla_force_host_platform_device_count`` already in ``XLA_FLAGS`` wins over both.
 
 Results do not depend on the number of devices beyond float rounding of the final sums
 (members are drawn with ``fold_in(key, index)``); a resumed meta-training run is
@@ -48,8 +49,11 @@ def configure(threads: int | None = None, environ=os.environ) -> tuple[int, int]
 
     Must run before JAX initialises its backends (it has no effect afterwards).
     """
+    for name in ("VSML_THREADS", "OMP_NUM_THREADS"):
+        if threads is None and environ.get(name, "").strip():
+            threads = _positive(name, environ[name])
     if threads is None:
-        threads = _positive("VSML_THREADS", environ.get("VSML_THREADS", available_cores()))
+        threads = available_cores()
     threads = _positive("--threads", threads)
     flags = environ.get("XLA_FLAGS", "")
     given = [f for f in flags.split() if f.startswith(DEVICE_FLAG + "=")]

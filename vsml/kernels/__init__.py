@@ -12,8 +12,9 @@ use the pure-JAX path.
 
 Environment: ``VSML_FUSED=0`` disables the kernel; ``VSML_KERNEL_CACHE`` sets the cache
 directory (default ``$XDG_CACHE_HOME/vsml/kernels`` or ``~/.cache/vsml/kernels``);
-``CXX`` names the compiler (default ``g++``, else ``c++``); ``VSML_KERNEL_THREADS`` caps the
-cores of one call (see ``max_threads``).
+``CXX`` names the compiler (default ``g++``, else ``c++``); ``VSML_KERNEL_MARCH`` replaces
+``native`` in ``-march=``; ``VSML_KERNEL_THREADS`` caps the cores of one call (see
+``max_threads``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ import numpy as np
 SOURCE = Path(__file__).with_name("dense_ticks.cc")
 TARGET = "vsml_dense_ticks"
 MAX_STATE_SIZE = 64  # larger N: the JAX path (the kernel keeps 4N gates on the stack)
-CXXFLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-w")
+CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
+
+
+def _march() -> str:
+    # VSML_KERNEL_MARCH: another target (tests build the AVX2 and SSE code paths this way)
+    return "-march=" + (os.environ.get("VSML_KERNEL_MARCH") or "native")
 
 
 class KernelUnavailable(RuntimeError):
@@ -77,7 +83,8 @@ def build(source: Path = SOURCE) -> Path:
     except (OSError, subprocess.SubprocessError) as err:
         raise KernelUnavailable(f"compiler {cxx} does not run: {err}") from err
     key = hashlib.sha256("\0".join([
-        source.read_text(), jax.__version__, cxx, version, " ".join(CXXFLAGS), _cpu_flags(),
+        source.read_text(), jax.__version__, cxx, version, " ".join(CXXFLAGS), _march(),
+        _cpu_flags(),
     ]).encode()).hexdigest()[:20]
     cache = _cache_dir()
     library = cache / f"{source.stem}-{key}.so"
@@ -86,7 +93,7 @@ def build(source: Path = SOURCE) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache, suffix=".so.tmp")
     os.close(fd)
-    command = [cxx, *CXXFLAGS, f"-I{jax.ffi.include_dir()}", str(source), "-o", tmp]
+    command = [cxx, *CXXFLAGS, _march(), f"-I{jax.ffi.include_dir()}", str(source), "-o", tmp]
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
         if proc.returncode != 0:

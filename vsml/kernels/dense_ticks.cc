@@ -39,6 +39,7 @@ constexpr int kW = 8;
 constexpr int kW = 4;
 #endif
 typedef float V __attribute__((vector_size(4 * kW)));
+typedef int32_t VI __attribute__((vector_size(4 * kW)));
 
 template <typename T>
 __attribute__((always_inline)) inline T fast_tanh(T x) {
@@ -65,6 +66,14 @@ __attribute__((always_inline)) inline T sigmoid(T x) {
   return 0.5f * fast_tanh<T>(0.5f * x) + 0.5f;
 }
 
+// The LSTM update of one gate block (i, g, f, o), forget gate +5, input gate -5.  (Sharing
+// one division among the gates, sigmoid = (q + p) / 2q, measured no faster.)
+template <typename T>
+__attribute__((always_inline)) inline void lstm_update(T i, T g, T f, T o, T& c, T& h) {
+  c = sigmoid<T>(f + 5.0f) * c + sigmoid<T>(i - 5.0f) * fast_tanh<T>(g);
+  h = sigmoid<T>(o) * fast_tanh<T>(c);
+}
+
 struct Layer {
   const float* h;
   const float* c;
@@ -82,7 +91,6 @@ struct Layer {
 template <int kQ, int kS>
 inline void TickSynapses(const Layer& L, const float* w, const V* rc, int64_t s0, int64_t ns) {
   constexpr int64_t n = kW * kQ, g = 4 * n;
-  alignas(64) float hs[kS][n];
   V hv[kS][kQ], cv[kS][kQ];
   for (int u = 0; u < kS; ++u) {
     const int64_t s = s0 + (u < ns ? u : 0) * n;
@@ -93,21 +101,21 @@ inline void TickSynapses(const Layer& L, const float* w, const V* rc, int64_t s0
     V z[kS][4 * kQ];
     for (int u = 0; u < kS; ++u) {
       for (int j = 0; j < 4 * kQ; ++j) z[u][j] = rc[u * 4 * kQ + j];
-      __builtin_memcpy(hs[u], hv[u], sizeof hv[u]);
     }
     for (int k = 0; k < n; ++k) {
       const float* wk = w + k * g;
+      V hb[kS];  // h[k] in every lane (a register shuffle: measured 3-5% faster than a load)
+      for (int u = 0; u < kS; ++u) hb[u] = __builtin_shuffle(hv[u][k / kW], VI{} + (k % kW));
       for (int j = 0; j < 4 * kQ; ++j) {
         V wv;
         __builtin_memcpy(&wv, wk + kW * j, sizeof wv);
-        for (int u = 0; u < kS; ++u) z[u][j] += hs[u][k] * wv;
+        for (int u = 0; u < kS; ++u) z[u][j] += hb[u] * wv;
       }
     }
     for (int u = 0; u < kS; ++u) {
       for (int q = 0; q < kQ; ++q) {
         const V i = z[u][q], gg = z[u][kQ + q], f = z[u][2 * kQ + q], o = z[u][3 * kQ + q];
-        cv[u][q] = sigmoid<V>(f + 5.0f) * cv[u][q] + sigmoid<V>(i - 5.0f) * fast_tanh<V>(gg);
-        hv[u][q] = sigmoid<V>(o) * fast_tanh<V>(cv[u][q]);
+        lstm_update<V>(i, gg, f, o, cv[u][q], hv[u][q]);
       }
     }
   }
@@ -172,9 +180,7 @@ void TickRows(const Layer& L, int64_t m, int64_t a0, int64_t a1) {
         for (int64_t k = 0; k < n; ++k) {
           const float i = z[k] + rc[k], gg = z[n + k] + rc[n + k];
           const float f = z[2 * n + k] + rc[2 * n + k], o = z[3 * n + k] + rc[3 * n + k];
-          const float cn = sigmoid<float>(f + 5.0f) * cs[k] + sigmoid<float>(i - 5.0f) * fast_tanh<float>(gg);
-          cs[k] = cn;
-          hs[k] = sigmoid<float>(o) * fast_tanh<float>(cn);
+          lstm_update<float>(i, gg, f, o, cs[k], hs[k]);
         }
       }
       for (int64_t k = 0; k < n; ++k) {
