@@ -94,6 +94,34 @@ def test_unavailable_data_is_planned_not_dropped():
     assert {c.variant for c in mnist_vsml} == {"proj"}  # Fig. 8: projection for VSML only
 
 
+def test_pool_available_only_trains_all_rows_on_the_available_part():
+    p = plan(scale="smoke", pool_available_only=True)  # smoke: kmnist and emnist missing
+    runs = {j.distribution: j for j in p.train.values() if j.distribution.startswith("all")}
+    label = "all (available: mnist, fashion_mnist, random)"
+    assert label in runs and all("(available: " in d and not j.missing for d, j in runs.items())
+    job = runs[label]
+    assert job.datasets == ("mnist", "fashion_mnist", "random") and job.missing == ()
+    assert "all" not in job.id.split("/")[2]  # the id names what it trains on
+    rows = {c.row for c in p.cells["fig8"]}
+    assert label in rows and "all" not in rows  # SGD/Adam cells sit in the same labelled row
+    sgd = [c for c in p.cells["fig8"] if c.method == "sgd-shallow" and c.row == label]
+    assert sgd and {c.train for c in sgd} == {"none"}
+    # rows that restrict to the same datasets share one training: nothing trains twice
+    q = plan(scale="smoke", pool_available_only=True,
+             distributions=["all", "all_but_kmnist", "all_but_mnist"])
+    vsml = {c.row: q.test[c.test_job].train for c in q.cells["fig8"] if c.method == "vsml"}
+    assert vsml["all (available: mnist, fashion_mnist, random)"] == \
+        vsml["all_but_kmnist (available: mnist, fashion_mnist, random)"]
+    assert q.train[vsml["all_but_mnist (available: fashion_mnist, random)"]].datasets == (
+        "fashion_mnist", "random")
+    # off (the paper scale): the full pool, not run where data is missing
+    assert all(j.missing for j in plan(scale="smoke").train.values()
+               if j.distribution == "all")
+    assert figures.dist_label(label) == "All (available: mnist, fashion_mnist, random)"
+    assert figures.dist_label("all_but_mnist (available: fashion_mnist, random)") == (
+        "All but MNIST (available: fashion_mnist, random)")
+
+
 def test_paper_grid_is_complete():
     p = plan(scale="paper")
     cells = p.cells["fig8"]

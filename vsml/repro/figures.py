@@ -61,11 +61,14 @@ def dataset_label(name: str) -> str:
 
 
 def dist_label(name: str) -> str:
+    """"all_but_mnist" -> "All but MNIST"; a restricted pool keeps its "(available: ...)"."""
+    name, sep, available = name.partition(" (available: ")
+    suffix = f" (available: {available}" if sep else ""
     if name == "all":
-        return "All"
+        return "All" + suffix
     if name.startswith("all_but_"):
-        return "All but " + dataset_label(name[len("all_but_"):])
-    return dataset_label(name)
+        return "All but " + dataset_label(name[len("all_but_"):]) + suffix
+    return dataset_label(name) + suffix
 
 
 def _style():

@@ -49,6 +49,9 @@ SCALE_KEYS = ("image_size", "train", "seeds", "seeds_fig6", "length", "test_seed
 SCALE_KEYS += ("appendix_train",)  # Figs. 18, 20, 21 (vsml/repro/appendix_train.py)
 # keys a scale may leave out (claims_figures: every figure)
 OPTIONAL_KEYS = ("claims_figures", *META_LEARNED, *ONLINE)
+# pool_available_only: "all" / "all_but_X" meta-train on the part of the pool that exists here
+SCALE_KEYS += ("pool_available_only",)
+OPTIONAL_KEYS += ("pool_available_only",)
 OPTIONAL_KEYS += ("appendix_train",)
 
 
@@ -201,6 +204,10 @@ class Plan:
         check_choice("meta-learned method", method, META_LEARNED)
         check_choice("variant", variant, VARIANTS)
         datasets = distribution(dist, self.s["pool"])
+        label, id_dist = self.distribution_label(dist), dist
+        if label != dist:  # restricted to the available datasets: rows share equal trainings
+            datasets = self._available_part(datasets)
+            id_dist = "_".join(["available", *datasets])
         size = self.s.get("image_size")
         specs = [{"dataset": d, **({"image_size": size} if size else {})} for d in datasets]
         values: dict[str, Any] = {"tasks.datasets": specs}
@@ -219,11 +226,27 @@ class Plan:
         sets = tuple(_sets(values))
         cfg_file = METHOD_CONFIG[method]
         chash = self._config_hash(method, cfg_file, sets)
-        job_id = f"{method}/{variant}/{dist}-{chash[:10]}"
-        job = TrainJob(job_id, method, variant, dist, datasets, cfg_file, sets, chash,
+        job_id = f"{method}/{variant}/{id_dist}-{chash[:10]}"
+        job = TrainJob(job_id, method, variant, label, datasets, cfg_file, sets, chash,
                        self._missing(datasets))
         self.train.setdefault(job_id, job)
         return job
+
+    def _available_part(self, datasets: Sequence[str]) -> tuple[str, ...]:
+        return tuple(d for d in datasets if not self._missing([d]))
+
+    def distribution_label(self, dist: str) -> str:
+        """``dist``, or "all (available: a, b)" where ``pool_available_only`` restricts an
+        "all" / "all_but_X" distribution to the datasets this machine has (the label goes
+        into the figures and CSVs so a restricted row is never mistaken for the full one)."""
+        if not self.s.get("pool_available_only") or not (
+                dist == "all" or dist.startswith("all_but_")):
+            return dist
+        datasets = distribution(dist, self.s["pool"])
+        present = self._available_part(datasets)
+        if not present or len(present) == len(datasets):
+            return dist  # nothing to run on, or nothing missing: the distribution as named
+        return f"{dist} (available: {', '.join(present)})"
 
     def _config_hash(self, method: str, cfg_file: str, sets: Sequence[str]) -> str:
         if not self.resolve:
@@ -301,7 +324,7 @@ class Plan:
                 for m in self.s["methods"]:
                     cell = self._cell(fig, m, d, dist=dist, variant=variant_of(m), panel=d)
                     # SGD/Adam are not meta-trained: the same cell repeats in every row
-                    cells.append(dataclasses.replace(cell, row=dist))
+                    cells.append(dataclasses.replace(cell, row=self.distribution_label(dist)))
         return cells
 
     def _fig8(self) -> list[Cell]:
