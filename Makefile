@@ -6,12 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SCALE  ?= mini
 
-.PHONY: run test setup lint bench publish
+.PHONY: run test test-slurm setup lint bench publish
 
 $(BIN)/vsml: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,cluster]"
 	touch $(BIN)/vsml
 
 setup: $(BIN)/vsml
@@ -22,6 +22,13 @@ run: setup
 test: setup
 	$(BIN)/ruff check vsml baselines tests
 	$(BIN)/python -m pytest -q
+
+# The SLURM path on a local single-node cluster (docs/cluster.md): the smoke Fig. 6 through
+# sbatch and `srun -n 2 vsml meta-train --distributed`; the cluster is stopped afterwards.
+test-slurm: setup
+	bash workflow/scripts/local_slurm.sh start
+	VSML_TEST_SLURM=1 $(BIN)/python -m pytest -q -s tests/test_slurm.py; \
+	  rc=$$?; bash workflow/scripts/local_slurm.sh stop; exit $$rc
 
 bench: setup
 	$(BIN)/vsml bench
