@@ -69,6 +69,7 @@ include: "workflow/rules/test.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 include: "workflow/rules/cloning.smk"
+include: "workflow/rules/appendix_mnist.smk"
 include: "workflow/rules/appendix_train.smk"
 
 

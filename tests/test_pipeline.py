@@ -63,7 +63,7 @@ def test_claims_figures_default_to_every_figure_and_are_checked():
     assert plan(scale="smoke").claims_figures == pipeline.FIGURES
     assert plan(scale="smoke", claims_figures=["fig6", "fig8"]).claims_figures == ("fig6", "fig8")
     with pytest.raises(UserError, match="fig8"):
-        plan(scale="smoke", claims_figures=["fig6", "fig9"])
+        plan(scale="smoke", claims_figures=["fig6", "fig99"])
 
 
 def test_one_changed_value_changes_only_the_affected_jobs():

@@ -24,7 +24,10 @@ Output: a tidy CSV (written atomically), one row per (episode, step): episode, s
 (1-based), correct (0/1), loss (cross-entropy of that prediction), and provenance columns
 method, checkpoint, dataset, seed, scale, git_commit, config_hash.  A summary of the
 cumulative accuracy after 100 and after the last example (mean +- std over episodes) is
-printed.
+printed.  ``--probabilities`` adds label, predicted, showing and the output probabilities
+p0..p{C-1} of every prediction (the introspection of Figs. 9 and 17); ``--repeat K``
+shows every drawn example K times in a row (``showing`` counts 1..K) and
+``--one-per-class`` draws them class-balanced (Fig. 9's stream: ``vsml/data/streams.py``).
 """
 
 from __future__ import annotations
@@ -154,9 +157,15 @@ def meta_test(
     untrained: bool = False,
     out: str | Path | None = None,
     log=print,
+    repeat: int = 1,
+    one_per_class: bool = False,
+    probabilities: bool = False,
 ) -> dict[str, Any]:
     """Run the meta-test protocol; write the tidy CSV to ``out`` (if given).
 
+    ``repeat``/``one_per_class``: the stream of ``vsml.data.streams.repeated_episode``;
+    ``probabilities``: add the columns ``PROBABILITY_COLUMNS`` (label, prediction, showing,
+    p0..p{C-1}) to every row.
     Returns {"correct": [E, T] bool, "loss": [E, T], "summary": {...}, "rows": DataFrame}.
     """
     import pandas as pd
@@ -194,6 +203,9 @@ def meta_test(
         task_data = {"x": jnp.asarray(task.x), "y": jnp.asarray(task.y)}
         n = task.x.shape[0]
 
+        if repeat != 1 or one_per_class:
+            raise UserError("--repeat and --one-per-class need a dataset name, not a user .npz")
+
         def sample(key, d):
             order = jax.random.permutation(key, n)
             idx = order[jnp.arange(length) % n]
@@ -204,8 +216,12 @@ def meta_test(
         shape, classes, dataset_name = data.input_shape(spec), data.num_classes(spec), dataset
         task_data = data.prepare(spec)
 
+        from vsml.data.streams import check_repeat, repeated_episode
+
+        check_repeat(length, repeat, one_per_class, spec)
+
         def sample(key, d):
-            return data.sample_episode(key, d, length, spec)
+            return repeated_episode(key, d, length, spec, repeat, one_per_class)
 
     learner = method_module(method).make_learner(model_cfg, tuple(shape), int(classes))
     key = jax.random.PRNGKey(seed)
@@ -229,12 +245,15 @@ def meta_test(
         def one(i):
             episode = sample(jax.random.fold_in(k_episode, i), task_data)
             result = run_episode(learner, meta_params, episode, jax.random.fold_in(k_init, i))
-            return result.loss, result.correct
+            probs = jax.nn.softmax(result.logits) if probabilities else None
+            return result.loss, result.correct, probs, episode.y
 
-        loss, correct = jax.lax.map(jax.vmap(one), ids)
-        return loss.reshape(-1, length)[:episodes], correct.reshape(-1, length)[:episodes]
+        loss, correct, probs, labels = jax.lax.map(jax.vmap(one), ids)
+        return (loss.reshape(-1, length)[:episodes], correct.reshape(-1, length)[:episodes],
+                None if probs is None else probs.reshape(-1, length, classes)[:episodes],
+                labels.reshape(-1, length)[:episodes])
 
-    loss, correct = jax.device_get(evaluate(meta_params, task_data))
+    loss, correct, probs, labels = jax.device_get(evaluate(meta_params, task_data))
     loss, correct = np.asarray(loss, np.float32), np.asarray(correct, bool)
 
     if run is not None and not model_sets:
@@ -255,6 +274,8 @@ def meta_test(
         "git_commit": ckpt.git_commit(),
         "config_hash": chash,
     })[COLUMNS]
+    if probabilities:
+        frame = pd.concat([frame, probability_columns(probs, labels, repeat)], axis=1)
     summary = summarize(correct)
     if out is not None:
         buf = io.StringIO()
@@ -263,6 +284,24 @@ def meta_test(
             f.write(buf.getvalue())
     log(format_summary(summary, method, dataset_name, episodes))
     return {"correct": correct, "loss": loss, "summary": summary, "rows": frame}
+
+
+PROBABILITY_COLUMNS = ["label", "predicted", "showing"]  # then p0..p{C-1}
+
+
+def probability_columns(probs: np.ndarray, labels: np.ndarray, repeat: int):
+    """Per-step true label, predicted label (argmax), showing (1..repeat) and p0..p{C-1}.
+
+    ``probs``: [E, T, C] softmax of each prediction (made before that step's label)."""
+    import pandas as pd
+
+    probs = np.asarray(probs, np.float32)
+    episodes, length, classes = probs.shape
+    flat = probs.reshape(-1, classes)
+    columns = {"label": np.asarray(labels).reshape(-1), "predicted": flat.argmax(axis=1),
+               "showing": np.tile(np.arange(length) % repeat + 1, episodes)}
+    columns.update({f"p{c}": flat[:, c] for c in range(classes)})
+    return pd.DataFrame(columns)
 
 
 def summarize(correct: np.ndarray) -> dict[str, Any]:
@@ -300,6 +339,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=16, help="episodes vmapped together")
     parser.add_argument("--untrained", action="store_true",
                         help="test a meta-learned method at its random initialisation")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="show every drawn example K times in a row (Fig. 9: 2); "
+                        "--length counts steps")
+    parser.add_argument("--one-per-class", action="store_true",
+                        help="draw the distinct examples in shuffled blocks holding one "
+                        "example of every class (Fig. 9)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also record label, predicted, showing and the output "
+                        "probabilities p0..p{C-1} of every step (Figs. 9, 17)")
     parser.add_argument("--out", required=True, metavar="FILE.csv")
     parser.add_argument("--plot", default=None, metavar="FILE.png",
                         help="also draw the cumulative-accuracy curve (.png, .pdf or .svg)")
@@ -311,7 +359,8 @@ def run_cli(args: argparse.Namespace) -> int:
     result = meta_test(dataset=args.dataset, method=args.method, checkpoint=args.checkpoint,
                        episodes=args.episodes, length=args.length, seed=args.seed,
                        sets=args.sets, scale=args.scale, chunk=args.chunk,
-                       untrained=args.untrained, out=args.out)
+                       untrained=args.untrained, out=args.out, repeat=args.repeat,
+                       one_per_class=args.one_per_class, probabilities=args.probabilities)
     if args.plot is not None:
         rows = result["rows"]
         plot_cumulative_accuracy(result["correct"], args.plot,

@@ -39,6 +39,8 @@ PROJECTION_FRACTION = 0.5  # the paper's runs with projection: half the populati
 FIGURES = ("fig6", "fig7", "fig8", "fig12", "fig13", "fig14", "fig15", "fig16")
 # App. B figures with their own meta-training runs (vsml/repro/appendix_train.py)
 FIGURES += ("fig18", "fig20", "fig21")
+# App. B figures of Fig. 6's MNIST-meta-trained VSML, no new training (vsml/repro/introspection.py)
+FIGURES += ("fig9", "fig17", "fig19")
 # figures drawn from learning curves (the others from accuracies at one point)
 CURVE_FIGURES = ("fig6", "fig12", "fig16")
 CURVE_FIGURES += ("fig21",)
@@ -53,6 +55,8 @@ OPTIONAL_KEYS = ("claims_figures", *META_LEARNED, *ONLINE)
 SCALE_KEYS += ("pool_available_only",)
 OPTIONAL_KEYS += ("pool_available_only",)
 OPTIONAL_KEYS += ("appendix_train",)
+SCALE_KEYS += ("appendix_mnist",)  # Figs. 9, 17, 19 (vsml/repro/introspection.py)
+OPTIONAL_KEYS += ("appendix_mnist",)
 
 
 def short_hash(obj: Any, n: int = 10) -> str:
@@ -138,6 +142,9 @@ class TestJob:
     seed: int
     sets: tuple[str, ...]
     missing: tuple[str, ...]  # unavailable datasets of this test or of its training run
+    # further vsml meta-test flags (--probabilities, --repeat 2); part of the id's hash.  Not
+    # in the repr, which the rules hash as a rerun trigger: older jobs keep their fingerprint
+    options: tuple[str, ...] = dataclasses.field(default=(), repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,7 +269,8 @@ class Plan:
 
     def test_job(self, method: str, dataset: str, *, train: TrainJob | None = None,
                  label: str | None = None, extra: Mapping[str, Any] | None = None,
-                 episodes: int | None = None, length: int | None = None) -> TestJob:
+                 episodes: int | None = None, length: int | None = None,
+                 options: Sequence[str] = ()) -> TestJob:
         label = label or dataset
         values: dict[str, Any] = {}
         if method in ONLINE:
@@ -277,24 +285,28 @@ class Plan:
         episodes = int(episodes or self.s["seeds"])
         length, seed = int(length or self.s["length"]), int(self.s["test_seed"])
         owner = train.id if train is not None else method
-        h = short_hash([owner, dataset, episodes, length, seed, list(sets)])
+        key = [owner, dataset, episodes, length, seed, list(sets)]
+        # flags extend the key only when given: the ids of the other tests stay as they were
+        h = short_hash(key + [list(options)] if options else key)
         job_id = f"{owner}/{_slug(label)}-{h}"
         missing = self._missing([dataset]) + (train.missing if train else ())
         job = TestJob(job_id, method, train.id if train else None, dataset, label, episodes,
-                      length, seed, sets, tuple(sorted(set(missing))))
+                      length, seed, sets, tuple(sorted(set(missing))), tuple(options))
         self.test.setdefault(job_id, job)
         return job
 
     def _cell(self, fig: str, method: str, dataset: str, *, dist: str | None = None,
               variant: str | None = None, panel: str | None = None, label: str | None = None,
-              extra: Mapping[str, Any] | None = None, episodes: int | None = None) -> Cell:
+              extra: Mapping[str, Any] | None = None, episodes: int | None = None,
+              length: int | None = None, options: Sequence[str] = ()) -> Cell:
+        test = {"label": label, "extra": extra, "episodes": episodes, "length": length,
+                "options": options}
         if method in ONLINE:
-            job = self.test_job(method, dataset, label=label, extra=extra, episodes=episodes)
+            job = self.test_job(method, dataset, **test)
             return Cell(fig, panel or dataset, method, "none", "none", label or dataset,
                         dataset, "n/a", job.id)
         train = self.train_job(method, variant or "plain", dist or "mnist")
-        job = self.test_job(method, dataset, train=train, label=label, extra=extra,
-                            episodes=episodes)
+        job = self.test_job(method, dataset, train=train, **test)
         seen = "seen" if dataset in train.datasets else "unseen"
         return Cell(fig, panel or dataset, method, train.distribution, train.variant,
                     label or dataset, dataset, seen, job.id)
@@ -370,6 +382,23 @@ class Plan:
         from vsml.repro import appendix_train
 
         return appendix_train.fig21_cells(self)
+
+    # Figs. 9, 17, 19: meta-tests of Fig. 6's MNIST VSML run (the same TrainJob) and of
+    # SGD/Adam on MNIST, as vsml/repro/introspection.py specifies them (appendix_mnist)
+    def _appendix_mnist(self, fig: str) -> list[Cell]:
+        from vsml.repro import introspection
+
+        return [self._cell(fig, method, "mnist", dist="mnist", variant="plain", **test)
+                for method, test in introspection.test_specs(self.s, fig)]
+
+    def _fig9(self) -> list[Cell]:
+        return self._appendix_mnist("fig9")
+
+    def _fig17(self) -> list[Cell]:
+        return self._appendix_mnist("fig17")
+
+    def _fig19(self) -> list[Cell]:
+        return self._appendix_mnist("fig19")
 
     # ----------------------------------------------------------------- helpers
 

@@ -57,6 +57,7 @@ def test_command(test):
         args += ["--method", job.method]
     for s in job.sets:
         args += ["--set", s]
+    args += list(job.options)
     return _q(args) + " --out"
 
 

@@ -11,7 +11,28 @@ from pathlib import Path
 
 import pandas as pd
 
-from vsml.repro import aggregate, pipeline
+from vsml.repro import aggregate, appendix_train, introspection, pipeline
+
+
+def _tables(res: Path, fig: str) -> list[tuple[Path, list[str]]]:
+    """(table, its columns) of a figure."""
+    if fig in introspection.INTROSPECTION_FIGURES:  # MNIST: probabilities p0..p9 per step
+        steps = [*introspection.STEP_COLUMNS, *(f"p{c}" for c in range(10)),
+                 *aggregate.PROVENANCE_COLUMNS]
+        return [(res / f"{fig}.csv", introspection.INTRO_SUMMARY_COLUMNS),
+                (res / "introspection" / f"{fig}.csv", steps)]
+    if fig == "fig18":  # few-shot: query accuracy per block, meta-training curves
+        return [(res / f"{fig}.csv", appendix_train.FEWSHOT_SUMMARY_COLUMNS),
+                (res / "raw" / f"{fig}.csv", appendix_train.FEWSHOT_RAW_COLUMNS),
+                (res / "curves" / f"{fig}.csv", appendix_train.TRAIN_CURVE_COLUMNS)]
+    if fig == "fig19":
+        return [(res / f"{fig}.csv", introspection.HORIZON_SUMMARY_COLUMNS),
+                (res / "curves" / f"{fig}.csv", aggregate.CURVE_COLUMNS)]
+    tables = [(res / f"{fig}.csv", aggregate.SUMMARY_COLUMNS),
+              (res / "raw" / f"{fig}.csv", aggregate.RAW_COLUMNS)]
+    if fig in pipeline.CURVE_FIGURES:
+        tables.append((res / "curves" / f"{fig}.csv", aggregate.CURVE_COLUMNS))
+    return tables
 
 
 def check(scale: str, figs: list[str]) -> list[str]:
@@ -21,11 +42,7 @@ def check(scale: str, figs: list[str]) -> list[str]:
         for path in (Path(f"figures/{fig}.pdf"), Path(f"figures/{fig}.png")):
             if not path.is_file() or path.stat().st_size < 1000:
                 problems.append(f"{path} missing or empty")
-        tables = [(res / f"{fig}.csv", aggregate.SUMMARY_COLUMNS),
-                  (res / "raw" / f"{fig}.csv", aggregate.RAW_COLUMNS)]
-        if fig in pipeline.CURVE_FIGURES:
-            tables.append((res / "curves" / f"{fig}.csv", aggregate.CURVE_COLUMNS))
-        for path, columns in tables:
+        for path, columns in _tables(res, fig):
             if not path.is_file():
                 problems.append(f"{path} missing")
                 continue
