@@ -12,6 +12,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = textwrap.dedent(
@@ -97,3 +99,41 @@ def test_sharded_step_equals_single_device_step():
         assert abs(result[f"{algo}_1_loss"][-1] - result[f"{algo}_2_loss"][-1]) < 1e-5, result
         # the run must actually move: equality of two frozen runs would prove nothing
         assert result[f"{algo}_1_loss"][0] != result[f"{algo}_1_loss"][-1]
+
+
+META_TEST = textwrap.dedent(
+    """
+    import json, sys
+    import jax
+    import numpy as np
+    from vsml import kernels
+    from vsml.meta.meta_test import meta_test
+
+    rng = np.random.default_rng(0)
+    np.savez(sys.argv[1], x=rng.normal(size=(40, 12)).astype(np.float32),
+             y=rng.integers(0, 3, size=40))
+    result = meta_test(dataset=sys.argv[1], method="vsml", untrained=True, episodes=5,
+                       length=15, chunk=2, log=lambda *a: None)
+    print("RESULT" + json.dumps({"devices": jax.device_count(),
+                                 "fused": kernels.dense_ticks_available(),
+                                 "loss": result["loss"].tolist()}))
+    """
+)
+
+
+def test_meta_test_episodes_sharded_over_two_devices_equal_one_device(tmp_path):
+    losses = {}
+    for devices in (1, 2):
+        env = dict(os.environ, JAX_PLATFORMS="cpu",
+                   XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+                   PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run([sys.executable, "-c", META_TEST, str(tmp_path / "d.npz")],
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                              check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT"))
+        result = json.loads(line[len("RESULT"):])
+        assert result["devices"] == devices and result["fused"]
+        losses[devices] = np.asarray(result["loss"])
+    assert losses[1].shape == (5, 15) and np.ptp(losses[1]) > 0
+    np.testing.assert_allclose(losses[1], losses[2], atol=1e-6, rtol=0)

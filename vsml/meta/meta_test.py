@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,6 +49,7 @@ from vsml.errors import UserError
 from vsml.learner import num_numbers
 from vsml.meta import checkpoint as ckpt
 from vsml.meta.config import config_hash, parse_sets
+from vsml.meta.es import make_mesh, population_map
 from vsml.methods import METHODS, build_config, method_config, method_module
 
 COLUMNS = ["episode", "step", "correct", "loss", "method", "checkpoint", "dataset", "seed",
@@ -236,22 +236,17 @@ def meta_test(
         meta_params = learner.init_meta_params(k_params)
 
     chunk = min(chunk, episodes)
-    chunks = math.ceil(episodes / chunk)
 
     @jax.jit
     def evaluate(meta_params, task_data):
-        ids = jnp.arange(chunks * chunk, dtype=jnp.int32).reshape(chunks, chunk)
-
         def one(i):
             episode = sample(jax.random.fold_in(k_episode, i), task_data)
             result = run_episode(learner, meta_params, episode, jax.random.fold_in(k_init, i))
             probs = jax.nn.softmax(result.logits) if probabilities else None
             return result.loss, result.correct, probs, episode.y
 
-        loss, correct, probs, labels = jax.lax.map(jax.vmap(one), ids)
-        return (loss.reshape(-1, length)[:episodes], correct.reshape(-1, length)[:episodes],
-                None if probs is None else probs.reshape(-1, length, classes)[:episodes],
-                labels.reshape(-1, length)[:episodes])
+        # the episodes sharded over all devices (one per CPU core: vsml.cpu), chunk at a time
+        return population_map(lambda i, _: one(i), episodes, chunk, None, make_mesh())
 
     loss, correct, probs, labels = jax.device_get(evaluate(meta_params, task_data))
     loss, correct = np.asarray(loss, np.float32), np.asarray(correct, bool)
