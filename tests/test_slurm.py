@@ -57,8 +57,10 @@ def test_fig6_smoke_builds_through_slurm(slurm_env, tmp_path):
         shutil.copytree(ROOT / name, work / name, ignore=ignore)
 
     start = time.monotonic()
+    # the repository's XLA compilation cache, as a cluster shares one (docs/cluster.md)
+    cache = ROOT / "runs" / ".jax-cache"
     proc = subprocess.run([str(BIN / "snakemake"), "--profile", "workflow/profiles/slurm-local",
-                           "figures/fig6.pdf", "--config", "scale=smoke"],
+                           "figures/fig6.pdf", "--config", "scale=smoke", f"jax_cache={cache}"],
                           cwd=work, env=slurm_env, capture_output=True, text=True, timeout=1800,
                           check=False)
     wall = time.monotonic() - start
@@ -119,3 +121,56 @@ def test_srun_two_tasks_meta_train_distributed(slurm_env, tmp_path):
             np.load(tmp_path / "srun" / "meta_params.npz") as b:
         for name in a.files:  # the sharding test's tolerance (tests/test_sharding.py)
             np.testing.assert_allclose(b[name], a[name], rtol=1e-6, atol=1e-6, err_msg=name)
+
+
+def _wait_for_state(job_id: str, env: dict[str, str], timeout: float = 900) -> str:
+    """The job's final state once sacct reports one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _sacct([job_id], env).get(job_id, {}).get("State", "")
+        if state and state.split()[0] not in ("PENDING", "RUNNING", "REQUEUED", "COMPLETING"):
+            return state.split()[0]
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} did not end within {timeout} s")
+
+
+def test_cancelled_job_checkpoints_and_resumes(slurm_env, tmp_path):
+    """A job that Slurm cancels (SIGTERM, as for preemption or a time limit) saves the last
+    completed step; the same command submitted again resumes from it."""
+    run = tmp_path / "run"
+    steps = 400  # checkpoint_every above it: only the SIGTERM handler saves before the end
+    command = (f"{sys.executable} -m vsml.meta.meta_train --config {ROOT / 'config/tiny.yaml'} "
+               f"--set meta_train.steps={steps} --set meta_train.checkpoint_every=1000 "
+               f"--set model.implementation=fast-jax --out {run} --no-progress")
+    env = dict(slurm_env, PYTHONPATH=str(ROOT))
+
+    def submit(name: str) -> str:
+        return subprocess.run(["sbatch", "--parsable", "--account=vsml", "--cpus-per-task=1",
+                               "--mem=1500", "--time=10", f"--output={tmp_path / name}.log",
+                               f"--wrap={command}"], env=env, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    first = submit("first")
+    deadline = time.monotonic() + 600
+    while not ((run / "metrics.csv").exists() and
+               len((run / "metrics.csv").read_text().splitlines()) > 5):
+        assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
+        time.sleep(0.1)
+    subprocess.run(["scancel", first], env=env, check=True)
+    assert _wait_for_state(first, env) == "CANCELLED"
+    # Slurm calls the job cancelled at once; the process has KillWait (30 s) to save
+    deadline = time.monotonic() + 60
+    while (stopped := json.loads((run / "run.json").read_text()))["status"] == "running":
+        assert time.monotonic() < deadline, (tmp_path / "first.log").read_text()[-3000:]
+        time.sleep(0.2)
+    assert stopped["status"] == "interrupted", stopped
+    assert 5 <= stopped["step"] < steps, stopped  # saved by the handler, mid-run
+
+    second = submit("second")
+    assert _wait_for_state(second, env) == "COMPLETED", (tmp_path / "second.log").read_text()
+    log = (tmp_path / "second.log").read_text()
+    assert f"resuming {run} from step {stopped['step']}" in log, log[-3000:]
+    done = json.loads((run / "run.json").read_text())
+    assert done["status"] == "done" and done["step"] == steps, done
+    print("SLURM cancel + resume:", json.dumps({"cancelled_job": first, "resumed_job": second,
+                                                "checkpoint_step": stopped["step"]}))
