@@ -45,3 +45,11 @@ publish:
 	-cp -r results/$(SCALE)/cloning published/$(SCALE)/
 	-cp figures/fig5.pdf figures/fig5.png figures/fig10.pdf figures/fig10.png \
 	  figures/fig11.pdf figures/fig11.png published/$(SCALE)/figures/
+	# App. B Figs. 18, 20, 21 (Omniglot, conv VSML, CIFAR-10) when built; their claims table
+	-mkdir -p published/$(SCALE)/appendix_train/raw published/$(SCALE)/appendix_train/curves
+	-for f in fig18 fig20 fig21; do cp results/$(SCALE)/$$f.csv published/$(SCALE)/appendix_train/ \
+	  && cp results/$(SCALE)/raw/$$f.csv published/$(SCALE)/appendix_train/raw/ \
+	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; \
+	  cp results/$(SCALE)/curves/$$f.csv published/$(SCALE)/appendix_train/curves/ 2>/dev/null; done
+	-cp results/$(SCALE)/appendix_train/claims.csv results/$(SCALE)/appendix_train/claims.md \
+	  results/$(SCALE)/appendix_train/claims.html published/$(SCALE)/appendix_train/

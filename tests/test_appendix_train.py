@@ -261,7 +261,7 @@ def test_fig18_plan_fewshot_protocol():
     for cell in cells:
         job = p.test[cell.test_job]
         assert (job.length, job.episodes, job.dataset) == (6, 32 * 100, "omniglot_small")
-        assert "task.fewshot_ways=5" in job.sets and "task.image_size=14" in job.sets
+        assert "task.fewshot_ways=5" in job.sets and "task.image_size=7" in job.sets
         assert cell.seen == ("n/a" if cell.method == "adam-deep" else "unseen")
         if job.train:
             sets = p.train[job.train].sets
@@ -289,6 +289,12 @@ def test_fig18_paper_runs_and_official_split_option():
     assert job.dataset == "omniglot" and job.missing == ("omniglot",)
     with pytest.raises(UserError, match="appendix_train.fig18 key"):
         plan("smoke", appendix_train={"fig18": {"seedz": 3}})
+    with pytest.raises(UserError, match="appendix_train key"):
+        plan("smoke", appendix_train={"fig19": {}})
+    assert appendix_train.claims_figures(p) == appendix_train.FIGURES
+    assert appendix_train.claims_figures(plan("mini")) == ("fig18", "fig21")
+    with pytest.raises(UserError, match="claims_figures entry"):
+        appendix_train.claims_figures(plan("smoke", appendix_train={"claims_figures": ["fig8"]}))
 
 
 def test_fig20_reuses_fig8_runs_and_tests():

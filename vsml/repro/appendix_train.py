@@ -66,10 +66,20 @@ PADDING = ("model.pad_inputs_to", "model.pad_outputs_to")
 CURVE_POINTS = 200  # meta-training curves are binned to at most this many points
 
 
+def claims_figures(plan) -> tuple[str, ...]:
+    """Figures the App. B claims table (``appendix_claims`` rule) is judged on."""
+    figs = (plan.s.get("appendix_train") or {}).get("claims_figures") or FIGURES
+    for fig in figs:
+        check_choice("appendix_train.claims_figures entry", fig, FIGURES)
+    return tuple(figs)
+
+
 def settings(plan, fig: str) -> dict[str, Any]:
     """The scale's ``appendix_train.<fig>`` settings over ``DEFAULTS[fig]``."""
     from vsml.repro.pipeline import merge
 
+    for key in plan.s.get("appendix_train") or {}:
+        check_choice("appendix_train key", key, (*FIGURES, "claims_figures"))
     given = (plan.s.get("appendix_train") or {}).get(fig) or {}
     if not isinstance(given, Mapping):
         raise UserError(f"pipeline config appendix_train.{fig} must be a mapping")
@@ -310,7 +320,7 @@ def draw_fig18(summary: pd.DataFrame, curves: pd.DataFrame):
     left.set_ylabel("Meta-loss: query cross-entropy")
     left.set_title("Meta-training on the background alphabets")
     if left.get_legend_handles_labels()[0]:
-        left.legend(loc="upper right", frameon=True)
+        left.legend(loc="best", frameon=True, fontsize=7)
     cells = summary.reset_index(drop=True)
     y = np.arange(len(cells))[::-1]
     for yi, (_, cell) in zip(y, cells.iterrows()):

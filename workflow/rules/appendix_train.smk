@@ -61,3 +61,21 @@ rule appendix_figure:
 
 
 ruleorder: appendix_figure > figure
+
+
+# The App. B claims on their own (like the cloning claims): the scale's
+# appendix_train.claims_figures (default all three; the others' claims say "not run").
+rule appendix_claims:
+    input:
+        [f"{RES}/{fig}.csv" for fig in _appendix.claims_figures(PLAN)],
+    output:
+        csv=f"{RES}/appendix_train/claims.csv",
+        md=f"{RES}/appendix_train/claims.md",
+        html=report(f"{RES}/appendix_train/claims.html", category="Claims"),
+    log:
+        f"logs/{SCALE}/appendix_train/claims.log",
+    params:
+        figures=" ".join(_appendix.FIGURES),
+    shell:
+        "vsml claims --summary {input} --figures {params.figures} --scale {SCALE} "
+        "--out {output.csv} > {log} 2>&1"
