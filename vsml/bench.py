@@ -55,6 +55,7 @@ class Timed:
     ticks_per_example: int
     info: dict
     times: list[float] = dataclasses.field(default_factory=list)
+    cpu_times: list[float] = dataclasses.field(default_factory=list)
 
 
 def _block(fn: Callable[[], object]) -> Callable[[], object]:
@@ -166,9 +167,10 @@ def time_round_robin(timed: list[Timed], repeats: int) -> None:
         t.run()
     for _ in range(repeats):
         for t in timed:
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             t.run()
             t.times.append(time.perf_counter() - start)
+            t.cpu_times.append(time.process_time() - cpu_start)
 
 
 def rows_of(timed: list[Timed]) -> list[dict]:
@@ -182,7 +184,8 @@ def rows_of(timed: list[Timed]) -> list[dict]:
         ticks_per_s = t.examples * t.ticks_per_example / seconds
         state = t.info.get("state_size", 16)
         row = {**t.info, "implementation": t.path, "workload": t.workload, "seconds": seconds,
-               "repeats": len(t.times), "episode_examples_per_s": t.examples / seconds,
+               "cpu_seconds": statistics.median(t.cpu_times), "repeats": len(t.times),
+               "episode_examples_per_s": t.examples / seconds,
                "sub_lstm_ticks_per_s": ticks_per_s, "backend": jax.default_backend(),
                "devices": jax.device_count()}
         if peak_flops:
@@ -193,17 +196,20 @@ def rows_of(timed: list[Timed]) -> list[dict]:
 
 
 def print_rows(rows: list[dict]) -> None:
-    print(f"{'path':<10} {'workload':<14} {'seconds':>9} {'examples/s':>11} {'ticks/s':>9} "
-          f"{'% peak':>7} {'x ref':>6}")
+    """The table; ``x ref``: speed-up over the reference in wall time, ``x ref cpu``: in the
+    CPU time of this process (all its threads; less sensitive to other processes' load)."""
+    print(f"{'path':<10} {'workload':<14} {'seconds':>9} {'cpu-s':>8} {'examples/s':>11} "
+          f"{'ticks/s':>9} {'% peak':>7} {'x ref':>6} {'x ref cpu':>9}")
     by = {(r["implementation"], r["workload"]): r for r in rows}
     for r in rows:
         ref = by.get(("reference", r["workload"]))
-        ratio = (f"{r['episode_examples_per_s'] / ref['episode_examples_per_s']:>6.2f}"
-                 if ref else f"{'':>6}")
+        ratio = (f"{ref['seconds'] / r['seconds']:>6.2f} "
+                 f"{ref['cpu_seconds'] / max(r['cpu_seconds'], 1e-9):>9.2f}"
+                 if ref else f"{'':>16}")
         frac = f"{100 * r['peak_fraction']:>6.1f}%" if "peak_fraction" in r else f"{'':>7}"
         print(f"{r['implementation']:<10} {r['workload']:<14} {r['seconds']:>9.3f} "
-              f"{r['episode_examples_per_s']:>11,.0f} {r['sub_lstm_ticks_per_s'] / 1e6:>8.1f}M "
-              f"{frac} {ratio}")
+              f"{r['cpu_seconds']:>8.2f} {r['episode_examples_per_s']:>11,.0f} "
+              f"{r['sub_lstm_ticks_per_s'] / 1e6:>8.1f}M {frac} {ratio}")
 
 
 def run(args: argparse.Namespace) -> int:

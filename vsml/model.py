@@ -21,7 +21,7 @@ Implementations of a dense layer tick that give the same numbers (to float round
   C++ kernel on the CPU (``vsml.kernels``: every synapse's gates stay in registers, no
   [A, B, 4N] array); where that kernel is unavailable (other backends, no compiler,
   ``VSML_FUSED=0``) it is ``fast-jax``.  Conv layers always use the JAX path.  The kernel
-  is not differentiable itself: gradients are those of the ``fast-jax`` path (custom_vjp).
+  is not differentiable itself: under differentiation the ``fast-jax`` path runs (custom_jvp).
 """
 
 from __future__ import annotations
@@ -185,23 +185,17 @@ def _dense_micro_ticks_jax(h, c, row_proj, col_proj, w_h, micro_ticks: int):
     return h, c
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
 def _dense_micro_ticks_fused(h, c, row_proj, col_proj, w_h, micro_ticks: int):
     return kernels.dense_ticks(h, c, row_proj, col_proj, w_h, micro_ticks)
 
 
-def _fused_forward(h, c, row_proj, col_proj, w_h, micro_ticks):
-    out = kernels.dense_ticks(h, c, row_proj, col_proj, w_h, micro_ticks)
-    return out, (h, c, row_proj, col_proj, w_h)
-
-
-def _fused_backward(micro_ticks, inputs, cotangent):
-    # the kernel has no derivative: differentiate the JAX path (same function) at the inputs
-    _, vjp = jax.vjp(lambda *a: _dense_micro_ticks_jax(*a, micro_ticks), *inputs)
-    return vjp(tuple(cotangent))
-
-
-_dense_micro_ticks_fused.defvjp(_fused_forward, _fused_backward)
+@_dense_micro_ticks_fused.defjvp
+def _fused_jvp(micro_ticks, primals, tangents):
+    # the kernel has no derivative: under differentiation the JAX path (same function) runs,
+    # so gradient meta-training costs what ``fast-jax`` costs (a custom_vjp that recomputed
+    # the JAX path after the kernel measured slower than ``fast-jax``)
+    return jax.jvp(lambda *a: _dense_micro_ticks_jax(*a, micro_ticks), primals, tangents)
 
 
 def dense_tick_fast(
