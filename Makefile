@@ -45,6 +45,16 @@ publish:
 	-cp -r results/$(SCALE)/cloning published/$(SCALE)/
 	-cp figures/fig5.pdf figures/fig5.png figures/fig10.pdf figures/fig10.png \
 	  figures/fig11.pdf figures/fig11.png published/$(SCALE)/figures/
+	# App. B Figs. 9, 17, 19 (introspection, short-horizon bias; `snakemake appendix_mnist`)
+	-mkdir -p published/$(SCALE)/appendix_mnist/introspection \
+	  published/$(SCALE)/appendix_mnist/curves
+	-for f in fig9 fig17 fig19; do cp results/$(SCALE)/$$f.csv published/$(SCALE)/appendix_mnist/ \
+	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; done
+	-cp results/$(SCALE)/introspection/fig9.csv results/$(SCALE)/introspection/fig17.csv \
+	  published/$(SCALE)/appendix_mnist/introspection/
+	-cp results/$(SCALE)/curves/fig19.csv published/$(SCALE)/appendix_mnist/curves/
+	-cp results/$(SCALE)/appendix_mnist/claims.csv results/$(SCALE)/appendix_mnist/claims.md \
+	  results/$(SCALE)/appendix_mnist/claims.html published/$(SCALE)/appendix_mnist/
 	# App. B Figs. 18, 20, 21 (Omniglot, conv VSML, CIFAR-10) when built; their claims table
 	-mkdir -p published/$(SCALE)/appendix_train/raw published/$(SCALE)/appendix_train/curves
 	-for f in fig18 fig20 fig21; do cp results/$(SCALE)/$$f.csv published/$(SCALE)/appendix_train/ \

@@ -245,6 +245,9 @@ def test_horizon_table_reads_t_from_the_checkpoint(tmp_path):
     assert s.loc["sgd-shallow", "cross_low"] <= s.loc["sgd-shallow", "cross_step"]
     assert list(tables["curves"].columns) == aggregate.CURVE_COLUMNS
     assert tables["curves"].step.max() == steps
+    kept = introspection.curve_steps(12000)
+    assert kept[:100] == list(range(100)) and kept[-1] == 11999 and len(kept) < 600
+    assert {109, 119, 1999} <= set(kept) and 2049 in kept and 2059 not in kept
 
 
 # ----------------------------------------------------------------------------- claims

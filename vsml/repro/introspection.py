@@ -238,6 +238,14 @@ def bootstrap_crossing(reference: np.ndarray, other: np.ndarray, resamples: int 
     return point, low, high, float(np.isfinite(steps).mean())
 
 
+def curve_steps(steps: int) -> list[int]:
+    """0-based steps kept in Fig. 19's curves: every step up to 100, every 10th up to 2,000
+    (where the curves cross), then every 50th, and the last (a 12,000-step curve: ~500 rows)."""
+    keep = (set(range(min(steps, 100))) | set(range(109, min(steps, 2000), 10))
+            | set(range(2049, steps, 50)) | {steps - 1})
+    return sorted(keep)
+
+
 def _horizon(frame: pd.DataFrame) -> int | None:
     """meta_train.length of the checkpoint a test CSV names (None: no checkpoint)."""
     checkpoint = str(frame["checkpoint"].iloc[0]) if "checkpoint" in frame else ""
@@ -297,7 +305,7 @@ def horizon_tables(cells: list[dict[str, Any]], tests_dir: str | Path, scale: st
                            (("cross_step", point), ("cross_low", low), ("cross_high", high))}})
         summary.append(row)
         mean, std = acc.mean(axis=0), acc.std(axis=0)
-        for t in aggregate.curve_steps(steps):
+        for t in curve_steps(steps):
             curve_rows.append({**base, "step": t + 1, "acc_mean": mean[t], "acc_std": std[t],
                                "seeds": acc.shape[0], **prov})
     return {"summary": pd.DataFrame(summary, columns=HORIZON_SUMMARY_COLUMNS),

@@ -85,3 +85,25 @@ ruleorder: introspect_table > aggregate
 ruleorder: horizon_table > aggregate
 ruleorder: introspect_figure > figure
 ruleorder: horizon_figure > figure
+
+
+# Their claims on their own (like the cloning and appendix_train claims); the scale's
+# claims_figures decides whether the main claims table judges them too.
+rule appendix_mnist_claims:
+    input:
+        [f"{RES}/{fig}.csv" for fig in ("fig9", "fig17", "fig19")],
+    output:
+        csv=f"{RES}/appendix_mnist/claims.csv",
+        md=f"{RES}/appendix_mnist/claims.md",
+        html=report(f"{RES}/appendix_mnist/claims.html", category="Claims"),
+    log:
+        f"logs/{SCALE}/appendix_mnist/claims.log",
+    shell:
+        "vsml claims --summary {input} --figures fig9 fig17 fig19 --scale {SCALE} "
+        "--out {output.csv} > {log} 2>&1"
+
+
+rule appendix_mnist:
+    input:
+        expand("figures/{fig}.pdf", fig=("fig9", "fig17", "fig19")),
+        f"{RES}/appendix_mnist/claims.csv",
