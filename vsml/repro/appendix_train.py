@@ -25,6 +25,7 @@ figure; keys left out take ``DEFAULTS``, the paper's values).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -75,9 +76,8 @@ def claims_figures(plan) -> tuple[str, ...]:
 
 
 def settings(plan, fig: str) -> dict[str, Any]:
-    """The scale's ``appendix_train.<fig>`` settings over ``DEFAULTS[fig]``."""
-    from vsml.repro.pipeline import merge
-
+    """The scale's ``appendix_train.<fig>`` settings over ``DEFAULTS[fig]`` (key by key: a
+    given ``train`` or ``method_sets`` mapping replaces the default one)."""
     for key in plan.s.get("appendix_train") or {}:
         check_choice("appendix_train key", key, (*FIGURES, "claims_figures"))
     given = (plan.s.get("appendix_train") or {}).get(fig) or {}
@@ -85,39 +85,13 @@ def settings(plan, fig: str) -> dict[str, Any]:
         raise UserError(f"pipeline config appendix_train.{fig} must be a mapping")
     for key in given:
         check_choice(f"appendix_train.{fig} key", key, DEFAULTS[fig])
-    return merge(DEFAULTS[fig], dict(given))
-
-
-def _train_job(plan, method: str, variant: str, dist: str, specs: list[dict[str, Any]],
-               config_file: str, values: Mapping[str, Any]):
-    """A meta-training job of the plan (registered in ``plan.train``) from explicit sets."""
-    from vsml.repro.pipeline import TrainJob, _sets
-
-    sets = tuple(_sets({"tasks.datasets": specs, **values}))
-    chash = plan._config_hash(method, config_file, sets)
-    datasets = tuple(dict.fromkeys(s["dataset"] for s in specs))
-    job = TrainJob(f"{method}/{variant}/{dist}-{chash[:10]}", method, variant, dist, datasets,
-                   config_file, sets, chash, plan._missing(datasets))
-    plan.train.setdefault(job.id, job)
-    return plan.train[job.id]
-
-
-def _cell(fig: str, method: str, job, train, row: str = "", seen: str | None = None):
-    from vsml.repro.pipeline import Cell
-
-    if seen is None:
-        seen = "n/a" if train is None else ("seen" if job.dataset in train.datasets
-                                            else "unseen")
-    return Cell(fig, job.dataset, method, train.distribution if train else "none",
-                train.variant if train else "none", job.label, job.dataset, seen, job.id, row)
+    return copy.deepcopy({**DEFAULTS[fig], **given})
 
 
 # ------------------------------------------------------------------------------ plan
 
 
 def fig18_cells(plan) -> list:
-    from vsml.repro.pipeline import META_LEARNED, METHOD_CONFIG, ONLINE
-
     s = settings(plan, "fig18")
     dataset, size = s["dataset"], s["image_size"]
     ways, shots = int(s["ways"]), int(s["shots"])
@@ -130,12 +104,13 @@ def fig18_cells(plan) -> list:
     label = f"{ways}-way {shots}-shot"
     cells = []
     for method in s["methods"]:
-        check_choice("appendix_train.fig18 method", method, [*META_LEARNED, *ONLINE])
+        check_choice("appendix_train.fig18 method", method,
+                     [*plan.meta_learned, *plan.online])
         own = dict((s["method_sets"] or {}).get(method) or {})
-        if method in ONLINE:
+        if method in plan.online:
             job = plan.test_job(method, dataset, label=label, extra={**own, **task},
                                 episodes=episodes, length=length)
-            cells.append(_cell("fig18", method, job, None))
+            cells.append(plan.custom_cell("fig18", method, job, None))
             continue
         # the scale's per-method keys (ablations) apply, but not the output padding to
         # EMNIST's 62 classes that mixing datasets needs: an Omniglot episode has 5
@@ -143,28 +118,26 @@ def fig18_cells(plan) -> list:
         values = {**(plan.s.get("train") or {}), "tasks.random_projection_fraction": 0.0,
                   **s["train"], "meta_train.length": length, "meta_train.loss": "last",
                   **shared, **own}
-        config = CONFIG_FILES["fig18"] if method == "vsml" else METHOD_CONFIG[method]
-        train = _train_job(plan, method, "fewshot", dataset, [spec], config, values)
+        config = CONFIG_FILES["fig18"] if method == "vsml" else None  # None: its usual
+        train = plan.custom_train_job(method, "fewshot", dataset, [spec], values, config)
         job = plan.test_job(method, dataset, train=train, label=label, extra=task,
                             episodes=episodes, length=length)
         # meta-tested on the test split's alphabets, none of which meta-training saw
-        cells.append(_cell("fig18", method, job, train, seen="unseen"))
+        cells.append(plan.custom_cell("fig18", method, job, train, seen="unseen"))
     return cells
 
 
 def conv_train_job(plan, dist: str, variant: str):
     """The conv VSML meta-trained on ``dist`` like Fig. 8's dense VSML (``variant``)."""
-    from vsml.repro.pipeline import PROJECTION_FRACTION, distribution
-
     check_choice("appendix_train.fig20 variant", variant, ("plain", "proj"))
     size = plan.s.get("image_size")
     specs = [{"dataset": d, "input_layout": "image", **({"image_size": size} if size else {})}
-             for d in distribution(dist, plan.s["pool"])]
-    values = {**(plan.s.get("train") or {}),
-              "tasks.random_projection_fraction": PROJECTION_FRACTION if variant == "proj"
-              else 0.0, **settings(plan, "fig20")["train"], **plan._method_sets("vsml")}
-    return _train_job(plan, "vsml", f"conv-{variant}", dist, specs, CONFIG_FILES["fig20"],
-                      values)
+             for d in plan.distribution_datasets(dist)]
+    fraction = plan.projection_fraction if variant == "proj" else 0.0
+    values = {**(plan.s.get("train") or {}), "tasks.random_projection_fraction": fraction,
+              **settings(plan, "fig20")["train"], **plan._method_sets("vsml")}
+    return plan.custom_train_job("vsml", f"conv-{variant}", dist, specs, values,
+                                 CONFIG_FILES["fig20"])
 
 
 def fig20_cells(plan) -> list:
@@ -177,13 +150,11 @@ def fig20_cells(plan) -> list:
             dense = plan._cell("fig20", "vsml", d, dist=dist, variant=s["variant"], panel=d)
             cells.append(dataclasses.replace(dense, row=dist))
             job = plan.test_job("vsml", d, train=conv)
-            cells.append(_cell("fig20", CONV_METHOD, job, conv, row=dist))
+            cells.append(plan.custom_cell("fig20", CONV_METHOD, job, conv, row=dist))
     return cells
 
 
 def fig21_cells(plan) -> list:
-    from vsml.repro.pipeline import ONLINE
-
     s = settings(plan, "fig21")
     size = s["image_size"]
     task = {"task.image_size": size}
@@ -191,17 +162,18 @@ def fig21_cells(plan) -> list:
                                                                 else {})}
     values = {**(plan.s.get("train") or {}), "tasks.random_projection_fraction": 0.0,
               **s["train"], **plan._method_sets("vsml")}
-    train = _train_job(plan, "vsml", "conv", "cifar10", [spec], CONFIG_FILES["fig21"], values)
+    train = plan.custom_train_job("vsml", "conv", "cifar10", [spec], values,
+                                  CONFIG_FILES["fig21"])
     cells = []
     for d in s["datasets"]:
         for method in s["methods"]:
-            check_choice("appendix_train.fig21 method", method, [CONV_METHOD, *ONLINE])
+            check_choice("appendix_train.fig21 method", method, [CONV_METHOD, *plan.online])
             if method == CONV_METHOD:
                 job = plan.test_job("vsml", d, train=train, extra=task)
-                cells.append(_cell("fig21", method, job, train))
+                cells.append(plan.custom_cell("fig21", method, job, train))
             else:
                 job = plan.test_job(method, d, extra=task)
-                cells.append(_cell("fig21", method, job, None))
+                cells.append(plan.custom_cell("fig21", method, job, None))
     return cells
 
 

@@ -168,6 +168,10 @@ def _slug(text: str) -> str:
 class Plan:
     """All jobs and cells of one scale.  ``available(name) -> bool`` tells dataset presence."""
 
+    # for figure modules that plan their own runs (vsml/repro/appendix_train.py), which do
+    # not import this module (no import cycle)
+    meta_learned, online, projection_fraction = META_LEARNED, ONLINE, PROJECTION_FRACTION
+
     def __init__(self, settings: Mapping[str, Any], scale: str,
                  available: Callable[[str], bool], resolve: bool = True) -> None:
         self.s = dict(settings)
@@ -382,6 +386,33 @@ class Plan:
         from vsml.repro import appendix_train
 
         return appendix_train.fig21_cells(self)
+
+    def custom_train_job(self, method: str, variant: str, dist: str,
+                         specs: Sequence[Mapping[str, Any]], values: Mapping[str, Any],
+                         config_file: str | None = None) -> TrainJob:
+        """A meta-training job from explicit task specs and ``--set`` values (Figs. 18-21)."""
+        check_choice("meta-learned method", method, META_LEARNED)
+        config_file = config_file or METHOD_CONFIG[method]
+        sets = tuple(_sets({"tasks.datasets": [dict(s) for s in specs], **values}))
+        chash = self._config_hash(method, config_file, sets)
+        datasets = tuple(dict.fromkeys(str(s["dataset"]) for s in specs))
+        job = TrainJob(f"{method}/{variant}/{dist}-{chash[:10]}", method, variant, dist,
+                       datasets, config_file, sets, chash, self._missing(datasets))
+        return self.train.setdefault(job.id, job)
+
+    def custom_cell(self, fig: str, method: str, job: TestJob, train: TrainJob | None,
+                    row: str = "", seen: str | None = None) -> Cell:
+        """The cell of test ``job`` (``method`` may be a label such as vsml-conv)."""
+        if seen is None:
+            seen = "n/a" if train is None else ("seen" if job.dataset in train.datasets
+                                                else "unseen")
+        return Cell(fig, job.dataset, method, train.distribution if train else "none",
+                    train.variant if train else "none", job.label, job.dataset, seen, job.id,
+                    row)
+
+    def distribution_datasets(self, dist: str) -> tuple[str, ...]:
+        """Datasets of meta-training distribution ``dist`` over the scale's pool."""
+        return distribution(dist, self.s["pool"])
 
     # Figs. 9, 17, 19: meta-tests of Fig. 6's MNIST VSML run (the same TrainJob) and of
     # SGD/Adam on MNIST, as vsml/repro/introspection.py specifies them (appendix_mnist)
