@@ -144,6 +144,10 @@ def test_finished_run_can_be_extended_but_not_changed(tmp_path, capsys):
     assert (out / "checkpoint.npz").read_bytes() == before
     assert run(out, "--set", "meta_train.steps=3") == 0  # steps do not change the trajectory
     assert [int(r["step"]) for r in read_metrics(out)] == [1, 2, 3]
+    # rerunning a finished run does no step and keeps its final meta-loss (was NaN)
+    assert run(out, "--set", "meta_train.steps=3") == 0
+    final = json.loads((out / "run.json").read_text())["final_meta_loss"]
+    assert final == float(read_metrics(out)[-1]["meta_loss"])
     assert json.loads((out / "run.json").read_text())["config"]["meta_train"]["steps"] == 3
 
 

@@ -208,6 +208,14 @@ def _reset_metrics(path: Path, header: list[str], upto: int) -> None:
         f.write(buf.getvalue())
 
 
+def _logged_meta_loss(path: Path, step: int) -> float:
+    """The meta-loss metrics.csv holds for ``step`` (NaN if none: a fresh run)."""
+    header, rows = _read_rows(path, step)
+    if step < 1 or not rows or "meta_loss" not in header or int(rows[-1][0]) != step:
+        return math.nan
+    return float(rows[-1][header.index("meta_loss")])
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
@@ -323,7 +331,7 @@ def train(
     committed, committed_step = state, start
     last_saved = start
     session_start = time.perf_counter()
-    last_loss = math.nan
+    last_loss = _logged_meta_loss(out / METRICS, start)  # a resume with no step left to do
 
     def save(step_state, step) -> None:
         nonlocal last_saved
