@@ -25,12 +25,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = 40  # enough steps after the first checkpoint (step 2) to kill the run in the middle
-# The pure-JAX tick: with it one process over two devices and two processes agree bit for
-# bit.  The fused C++ kernel (implementation "fast", vsml/kernels) differs between the two
-# layouts by float rounding (6e-8 in the meta-loss at step 5, 5e-5 in the meta-params by
-# step 40 of this run), which would drown what is checked here: the distributed machinery.
 ARGS = ["--config", str(ROOT / "config" / "tiny.yaml"), "--set", f"meta_train.steps={STEPS}",
-        "--set", "model.implementation=fast-jax", "--no-progress"]
+        "--no-progress"]
 TIMEOUT = 300
 
 

@@ -92,11 +92,8 @@ def test_fig6_smoke_builds_through_slurm(slurm_env, tmp_path):
 def test_srun_two_tasks_meta_train_distributed(slurm_env, tmp_path):
     """``srun -n 2 vsml meta-train --distributed``: JAX finds rank, size and coordinator in
     Slurm's environment, and the result is the one process over two devices gives."""
-    # the pure-JAX tick, as in tests/test_distributed.py (the fused kernel rounds differently
-    # from one layout to another)
     args = [sys.executable, "-m", "vsml.meta.meta_train", "--config",
-            str(ROOT / "config" / "tiny.yaml"), "--set", "model.implementation=fast-jax",
-            "--no-progress"]
+            str(ROOT / "config" / "tiny.yaml"), "--no-progress"]
     env = dict(slurm_env, PYTHONPATH=str(ROOT))
     flags = env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
     ref = subprocess.run([*args, "--out", str(tmp_path / "one-process")],
@@ -141,7 +138,7 @@ def test_cancelled_job_checkpoints_and_resumes(slurm_env, tmp_path):
     steps = 400  # checkpoint_every above it: only the SIGTERM handler saves before the end
     command = (f"{sys.executable} -m vsml.meta.meta_train --config {ROOT / 'config/tiny.yaml'} "
                f"--set meta_train.steps={steps} --set meta_train.checkpoint_every=1000 "
-               f"--set model.implementation=fast-jax --out {run} --no-progress")
+               f"--out {run} --no-progress")
     env = dict(slurm_env, PYTHONPATH=str(ROOT))
 
     def submit(name: str) -> str:
