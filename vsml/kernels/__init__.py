@@ -115,7 +115,7 @@ def _load() -> str | None:
         lib = ctypes.cdll.LoadLibrary(str(build()))
         jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.VsmlDenseTicks),
                                     platform="cpu")
-    except (KernelUnavailable, OSError, AttributeError) as err:
+    except (KernelUnavailable, OSError, AttributeError, ValueError) as err:
         return str(err)
     return None
 

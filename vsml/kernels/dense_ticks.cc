@@ -74,6 +74,15 @@ __attribute__((always_inline)) inline void lstm_update(T i, T g, T f, T o, T& c,
   h = sigmoid<T>(o) * fast_tanh<T>(c);
 }
 
+// The same update with the sigmoid gates' pre-activations already halved and shifted, i.e.
+// i' = (i - 5) / 2, f' = (f + 5) / 2, o' = o / 2 (the caller folds the halving into the
+// weights and the shifts into the row / column term): sigmoid(x) = tanh(x') / 2 + 1/2.
+template <typename T>
+__attribute__((always_inline)) inline void lstm_update_halved(T i, T g, T f, T o, T& c, T& h) {
+  c = (0.5f * fast_tanh<T>(f) + 0.5f) * c + (0.5f * fast_tanh<T>(i) + 0.5f) * fast_tanh<T>(g);
+  h = (0.5f * fast_tanh<T>(o) + 0.5f) * fast_tanh<T>(c);
+}
+
 struct Layer {
   const float* h;
   const float* c;
@@ -115,7 +124,7 @@ inline void TickSynapses(const Layer& L, const float* w, const V* rc, int64_t s0
     for (int u = 0; u < kS; ++u) {
       for (int q = 0; q < kQ; ++q) {
         const V i = z[u][q], gg = z[u][kQ + q], f = z[u][2 * kQ + q], o = z[u][3 * kQ + q];
-        lstm_update<V>(i, gg, f, o, cv[u][q], hv[u][q]);
+        lstm_update_halved<V>(i, gg, f, o, cv[u][q], hv[u][q]);
       }
     }
   }
@@ -126,22 +135,45 @@ inline void TickSynapses(const Layer& L, const float* w, const V* rc, int64_t s0
 }
 
 // Rows [a0, a1) of batch member m.
+// Gate blocks i, f, o of the weights and of the row / column terms are halved (exact in
+// floating point) and the gate shifts -5, +5 become -2.5, +2.5 on the row term: 5 fewer
+// operations per tick in the gates (lstm_update_halved).
 template <int kQ, int kS>
 void TickRowsVec(const Layer& L, int64_t m, int64_t a0, int64_t a1) {
   constexpr int64_t n = kW * kQ, g = 4 * n;
-  const float* w = L.w + m * n * g;
-  const float* col = L.col + m * L.cols * g;
+  const float* w_in = L.w + m * n * g;
+  const float* col_in = L.col + m * L.cols * g;
+  auto scale = [](int64_t j) { return j / n == 1 ? 1.0f : 0.5f; };  // block 1 = cell gate
+  auto shift = [](int64_t j) { return j / n == 0 ? -2.5f : (j / n == 2 ? 2.5f : 0.0f); };
+  alignas(64) float w[n * g];
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t j = 0; j < g; ++j) w[k * g + j] = scale(j) * w_in[k * g + j];
+  constexpr int64_t kMaxCols = 64;
+  alignas(64) float col_buf[kMaxCols * g];
+  const bool buffered = L.cols <= kMaxCols;
+  if (buffered)
+    for (int64_t b = 0; b < L.cols; ++b)
+      for (int64_t j = 0; j < g; ++j) col_buf[b * g + j] = scale(j) * col_in[b * g + j];
   V rc[kS * 4 * kQ];
   for (int64_t a = a0; a < a1; ++a) {
-    const float* row = L.row + (m * L.rows + a) * g;
+    const float* row_in = L.row + (m * L.rows + a) * g;
+    alignas(64) float row[g];
+    for (int64_t j = 0; j < g; ++j) row[j] = scale(j) * row_in[j] + shift(j);
     V r[4 * kQ];
     __builtin_memcpy(r, row, sizeof r);
     for (int64_t b = 0; b < L.cols; b += kS) {
       const int64_t ns = std::min<int64_t>(kS, L.cols - b);
       for (int u = 0; u < kS; ++u) {
-        V cb[4 * kQ];
-        __builtin_memcpy(cb, col + (b + (u < ns ? u : 0)) * g, sizeof cb);
-        for (int j = 0; j < 4 * kQ; ++j) rc[u * 4 * kQ + j] = r[j] + cb[j];
+        const int64_t bu = b + (u < ns ? u : 0);
+        alignas(64) float cb[g];
+        if (buffered) {
+          __builtin_memcpy(cb, col_buf + bu * g, sizeof cb);
+        } else {
+          for (int64_t j = 0; j < g; ++j) cb[j] = scale(j) * col_in[bu * g + j];
+        }
+        V cv[4 * kQ];
+        __builtin_memcpy(cv, cb, sizeof cv);
+        for (int j = 0; j < 4 * kQ; ++j) rc[u * 4 * kQ + j] = r[j] + cv[j];
       }
       TickSynapses<kQ, kS>(L, w, rc, ((m * L.rows + a) * L.cols + b) * n, ns);
     }
