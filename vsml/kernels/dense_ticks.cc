@@ -225,7 +225,10 @@ void TickRows(const Layer& L, int64_t m, int64_t a0, int64_t a1) {
 
 using RowsFn = void (*)(const Layer&, int64_t, int64_t, int64_t);
 
-RowsFn PickRows(int64_t n) {
+RowsFn PickRows(int64_t n, int64_t cols) {
+  // 5 synapses in flight when they tile a row (B = 10: ~5% faster than 2 with AVX-512;
+  // with 8-lane vectors their gates would not fit in the 16 registers)
+  if (n == 16 && kW == 16 && cols % 5 == 0) return TickRowsVec<1, 5>;
   switch (n) {
     case 4: return TickRows<4>;
     case 8: return TickRows<8>;
@@ -276,7 +279,7 @@ ffi::Error DenseTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer
   work->layer = Layer{h.typed_data(), c.typed_data(), row.typed_data(), col.typed_data(),
                       w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
                       batch, rows, cols, n, micro_ticks};
-  work->fn = PickRows(n);
+  work->fn = PickRows(n, cols);
   int64_t threads = std::max<int64_t>(1, pool.num_threads());
   if (max_threads > 0) threads = std::min(threads, max_threads);
   // ~4 items per thread for balance, each at least ~512 synapses so a task is worth it
