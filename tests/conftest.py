@@ -1,16 +1,20 @@
-"""Shared test setup: CPU only, a persistent XLA compilation cache, a Snakemake dry run."""
+"""Shared test setup: CPU only, a persistent XLA compilation cache, a Snakemake dry run,
+an empty data root without network."""
 
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.error
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+from vsml import data as D  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,3 +51,20 @@ def snakemake_dry_run(tmp_path):
         return counts
 
     return run
+
+
+@pytest.fixture
+def root(tmp_path, monkeypatch):
+    """An empty data root as $VSML_DATA_DIR, cwd in tmp, no network, clean caches."""
+    monkeypatch.chdir(tmp_path)
+    data_root = tmp_path / "data"
+    data_root.mkdir()
+    monkeypatch.setenv(D.DATA_DIR_ENV, str(data_root))
+
+    def no_network(url, timeout=None):
+        raise urllib.error.URLError("network disabled in tests")
+
+    monkeypatch.setattr(D.files, "_urlopen", no_network)
+    D.clear_caches()
+    yield data_root
+    D.clear_caches()

@@ -5,11 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
-import shutil
-import subprocess
-import sys
 import tarfile
-import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -30,23 +26,6 @@ KEY = jax.random.PRNGKey(3)
 
 def sha(path: Path) -> str:
     return D.files.file_sha256(path)
-
-
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """An empty data root as $VSML_DATA_DIR, cwd in tmp, no network, clean caches."""
-    monkeypatch.chdir(tmp_path)
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    monkeypatch.setenv(D.DATA_DIR_ENV, str(data_root))
-
-    def no_network(url, timeout=None):
-        raise urllib.error.URLError("network disabled in tests")
-
-    monkeypatch.setattr(D.files, "_urlopen", no_network)
-    D.clear_caches()
-    yield data_root
-    D.clear_caches()
 
 
 def write_omniglot_zip(path: Path, top: str, alphabets, chars: int, drawings: int) -> None:
@@ -449,27 +428,8 @@ def test_appendix_figures_render(tmp_path):
 # ----------------------------------------------------------------------------- DAG
 
 
-def _snakemake() -> str | None:
-    exe = Path(sys.executable).parent / "snakemake"
-    return str(exe) if exe.exists() else shutil.which("snakemake")
-
-
-@pytest.mark.skipif(_snakemake() is None, reason="snakemake not installed")
-def test_paper_dry_run_lists_fig18_jobs(tmp_path):
-    work = tmp_path / "repo"
-    for name in ("config", "workflow"):
-        shutil.copytree(ROOT / name, work / name)
-    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
-    result = subprocess.run(
-        [_snakemake(), "-n", "figures/fig18.pdf", "figures/fig21.pdf", "--config",
-         "scale=paper"], cwd=work, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "VSML_DATA_DIR": str(tmp_path / "no-data")})
-    assert result.returncode == 0, result.stderr[-2000:]
-    counts = {}
-    for line in result.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
+def test_paper_dry_run_lists_fig18_jobs(snakemake_dry_run):
+    counts = snakemake_dry_run("figures/fig18.pdf", "figures/fig21.pdf", scale="paper")
     # 4 Omniglot runs + the CIFAR-10 conv run; 5 Omniglot tests + 3 datasets x 3 methods
     assert counts.get("meta_train") == 5 and counts.get("meta_test") == 5 + 9
     assert counts.get("fewshot_aggregate") == 1 and counts.get("appendix_figure") == 2

@@ -60,23 +60,6 @@ def register(monkeypatch, name: str, folder: Path, alt: bool = False) -> D.Datas
     return info
 
 
-@pytest.fixture
-def root(tmp_path, monkeypatch):
-    """An empty data root as $VSML_DATA_DIR, cwd in tmp, no network, clean caches."""
-    monkeypatch.chdir(tmp_path)
-    data_root = tmp_path / "data"
-    data_root.mkdir()
-    monkeypatch.setenv(D.DATA_DIR_ENV, str(data_root))
-
-    def no_network(url, timeout=None):
-        raise urllib.error.URLError("network disabled in tests")
-
-    monkeypatch.setattr(D.files, "_urlopen", no_network)
-    D.clear_caches()
-    yield data_root
-    D.clear_caches()
-
-
 def fake_mnist_arrays(rng, n_train=60, n_test=20):
     out = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -259,28 +256,8 @@ def test_grid_and_curve_figures_render(tmp_path):
 # ----------------------------------------------------------------------------- Snakemake DAG
 
 
-def _snakemake() -> str | None:
-    exe = Path(sys.executable).parent / "snakemake"
-    return str(exe) if exe.exists() else shutil.which("snakemake")
-
-
-@pytest.mark.skipif(_snakemake() is None, reason="snakemake not installed")
-def test_paper_dry_run_lists_the_full_grid(tmp_path):
-    # a copy of the workflow: reading the Snakefile writes results/<scale>/cells/
-    work = tmp_path / "repo"
-    for name in ("config", "workflow"):
-        shutil.copytree(ROOT / name, work / name)
-    shutil.copy(ROOT / "Snakefile", work / "Snakefile")
-    result = subprocess.run(
-        [_snakemake(), "-n", "figures/fig8.pdf", "--config", "scale=paper"],
-        cwd=work, capture_output=True, text=True, timeout=120,
-        env={**__import__("os").environ, "VSML_DATA_DIR": str(tmp_path / "no-data")})
-    assert result.returncode == 0, result.stderr[-2000:]
-    counts = {}
-    for line in result.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1].isdigit():
-            counts[parts[0]] = int(parts[1])
+def test_paper_dry_run_lists_the_full_grid(snakemake_dry_run):
+    counts = snakemake_dry_run("figures/fig8.pdf", scale="paper")
     assert counts.get("meta_train") == 11 * 4  # every distribution x meta-learned method
     # 44 runs x 6 datasets + 4 online methods x 6 datasets
     assert counts.get("meta_test") == 11 * 4 * 6 + 4 * 6
