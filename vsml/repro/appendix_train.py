@@ -343,13 +343,9 @@ def draw(fig: str, summary: pd.DataFrame, curves: pd.DataFrame | None, scale: st
 
 
 def run_figure(args: argparse.Namespace) -> int:
-    from vsml.repro.figures import save
+    from vsml.repro.figures import read_tables, save
 
-    summary = pd.read_csv(args.summary, keep_default_na=False, na_values=[""])
-    summary["reason"] = summary["reason"].fillna("")
-    curves = pd.read_csv(args.curves) if args.curves else None
-    scale = args.scale or (str(summary.scale.iloc[0]) if len(summary) else "")
-    paths = save(draw(args.figure, summary, curves, scale), args.out)
+    paths = save(draw(args.figure, *read_tables(args)), args.out)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 

@@ -245,13 +245,17 @@ def save(figure, out: str | Path) -> list[Path]:
     return paths
 
 
-def run_cli(args: argparse.Namespace) -> int:
+def read_tables(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None, str]:
+    """(summary, curves or None, scale) of a figure command's --summary/--curves/--scale."""
     summary = pd.read_csv(args.summary, keep_default_na=False, na_values=[""])
     summary["reason"] = summary["reason"].fillna("")
     curves = pd.read_csv(args.curves) if args.curves else None
     scale = args.scale or (str(summary.scale.iloc[0]) if len(summary) else "")
-    figure = draw(args.figure, summary, curves, scale)
-    paths = save(figure, args.out)
+    return summary, curves, scale
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    paths = save(draw(args.figure, *read_tables(args)), args.out)
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 
