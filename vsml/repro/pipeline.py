@@ -36,27 +36,24 @@ METHOD_CONFIG = {
 }
 VARIANTS = ("plain", "proj", "augment")
 PROJECTION_FRACTION = 0.5  # the paper's runs with projection: half the population
-FIGURES = ("fig6", "fig7", "fig8", "fig12", "fig13", "fig14", "fig15", "fig16")
-# App. B figures with their own meta-training runs (vsml/repro/appendix_train.py)
-FIGURES += ("fig18", "fig20", "fig21")
-# App. B figures of Fig. 6's MNIST-meta-trained VSML, no new training (vsml/repro/introspection.py)
-FIGURES += ("fig9", "fig17", "fig19")
+# Sec. 4 / App. B figures of the grid pipeline; App. B figures with their own meta-training
+# runs (vsml/repro/appendix_train.py); App. B figures of Fig. 6's MNIST-meta-trained VSML, no
+# new training (vsml/repro/introspection.py)
+FIGURES = ("fig6", "fig7", "fig8", "fig12", "fig13", "fig14", "fig15", "fig16",
+           "fig18", "fig20", "fig21",
+           "fig9", "fig17", "fig19")
 # figures drawn from learning curves (the others from accuracies at one point)
-CURVE_FIGURES = ("fig6", "fig12", "fig16")
-CURVE_FIGURES += ("fig21",)
+CURVE_FIGURES = ("fig6", "fig12", "fig16", "fig21")
 NOT_RUN_DATA = "not run: data unavailable"
 SCALE_KEYS = ("image_size", "train", "seeds", "seeds_fig6", "length", "test_seed", "threads",
               "pool", "distributions", "datasets", "methods", "fig6_methods", "fig12_methods",
-              "fig16_methods", "fig7", "claims_figures", *META_LEARNED, *ONLINE)
-SCALE_KEYS += ("appendix_train",)  # Figs. 18, 20, 21 (vsml/repro/appendix_train.py)
-# keys a scale may leave out (claims_figures: every figure)
-OPTIONAL_KEYS = ("claims_figures", *META_LEARNED, *ONLINE)
-# pool_available_only: "all" / "all_but_X" meta-train on the part of the pool that exists here
-SCALE_KEYS += ("pool_available_only",)
-OPTIONAL_KEYS += ("pool_available_only",)
-OPTIONAL_KEYS += ("appendix_train",)
-SCALE_KEYS += ("appendix_mnist",)  # Figs. 9, 17, 19 (vsml/repro/introspection.py)
-OPTIONAL_KEYS += ("appendix_mnist",)
+              "fig16_methods", "fig7", "claims_figures", *META_LEARNED, *ONLINE,
+              "appendix_train", "pool_available_only", "appendix_mnist")
+# keys a scale may leave out (claims_figures: every figure; pool_available_only: "all" /
+# "all_but_X" meta-train on the part of the pool that exists here; appendix_train: Figs. 18,
+# 20, 21; appendix_mnist: Figs. 9, 17, 19)
+OPTIONAL_KEYS = ("claims_figures", *META_LEARNED, *ONLINE, "pool_available_only",
+                 "appendix_train", "appendix_mnist")
 
 
 def short_hash(obj: Any, n: int = 10) -> str:
