@@ -248,8 +248,10 @@ def test_grid_and_curve_figures_render(tmp_path):
     curve_summary = summary[summary.row == "mnist"].head(2).assign(figure="fig6")
     curves = pd.concat([curve_summary.assign(step=t, acc_mean=0.5, acc_std=0.1)
                         for t in range(1, 11)])
-    paths = figures.save(figures.draw("fig6", curve_summary, curves, "smoke"),
-                         tmp_path / "fig6.pdf")
+    drawn = figures.draw("fig6", curve_summary, curves, "smoke")
+    # one legend below the panels, none inside a panel (it covered the curves)
+    assert len(drawn.legends) == 1 and not any(ax.get_legend() for ax in drawn.axes)
+    figures.save(drawn, tmp_path / "fig6.pdf")
     assert (tmp_path / "fig6.png").stat().st_size > 1000
 
 

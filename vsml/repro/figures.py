@@ -136,8 +136,15 @@ def draw_curves(fig: str, summary: pd.DataFrame, curves: pd.DataFrame):
         ax.set_xlabel("Total examples seen")
         if ax in axes[:, 0]:
             ax.set_ylabel("Cumulative accuracy")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", frameon=True)
+    # one legend below the panels: inside a panel it covered the curves (Fig. 16 at mini)
+    legend = {}
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    if legend:
+        figure.set_figheight(figure.get_figheight() + 0.3 * -(-len(legend) // 4))
+        figure.legend(legend.values(), legend.keys(), loc="lower center",
+                      ncol=min(4, len(legend)), frameon=False)
     return figure
 
 
@@ -229,7 +236,10 @@ def draw(fig: str, summary: pd.DataFrame, curves: pd.DataFrame | None = None,
     seeds_text = "/".join(map(str, seeds))
     figure.suptitle(f"{title}\nmean ± std over {seeds_text} seeds · scale: {scale or '?'}",
                     fontsize=9)
-    figure.tight_layout(rect=(0, 0.02, 1, 0.97))
+    # room for a legend below the panels (draw_curves), ~0.3 inch per row of entries
+    rows = sum(-(-len(lg.get_texts()) // 4) for lg in figure.legends)
+    bottom = 0.02 + 0.3 * rows / figure.get_figheight()
+    figure.tight_layout(rect=(0, bottom, 1, 0.97))
     return figure
 
 
