@@ -41,6 +41,10 @@ publish:
 	  results/$(SCALE)/curves results/$(SCALE)/claims.csv results/$(SCALE)/claims.md \
 	  results/$(SCALE)/claims.html published/$(SCALE)/
 	cp figures/fig6.pdf figures/fig6.png figures/fig8.pdf figures/fig8.png published/$(SCALE)/figures/
+	# Figs. 7 and 12-16 when built (their rows in raw/ and curves/ came with the folders above)
+	-for f in fig7 fig12 fig13 fig14 fig15 fig16; do test -f results/$(SCALE)/$$f.csv \
+	  && cp results/$(SCALE)/$$f.csv published/$(SCALE)/ \
+	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; done
 	# the cloning figures and tables too, when `snakemake cloning` was built ('-': optional)
 	-cp -r results/$(SCALE)/cloning published/$(SCALE)/
 	-cp figures/fig5.pdf figures/fig5.png figures/fig10.pdf figures/fig10.png \
