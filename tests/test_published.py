@@ -33,10 +33,12 @@ def test_published_checkpoint_is_safe_and_complete(name):
     assert sum(np.asarray(v).size for v in arrays.values()) == run["num_meta_params"] == 2384
 
 
-def test_published_mnist_learner_learns_a_users_data(tmp_path):
+@pytest.mark.parametrize("name", sorted(p.name for p in CHECKPOINTS.iterdir() if p.is_dir()))
+def test_published_learner_learns_a_users_data(tmp_path, name):
     data = str(user_data(tmp_path / "mine.npz"))
     kwargs = dict(dataset=data, episodes=4, length=300, log=lambda *_: None)
-    learned = meta_test(checkpoint=CHECKPOINTS / "vsml-mnist", **kwargs)["summary"][300]
+    learned = meta_test(checkpoint=CHECKPOINTS / name, **kwargs)["summary"][300]
     untrained = meta_test(method="vsml", untrained=True, **kwargs)["summary"][300]
-    # measured: 78% vs 25% (chance); the learned algorithm, not the architecture, does it
+    # measured after 300: 71-91% (published/mini/checkpoints/README.md) vs 25% (chance);
+    # the learned algorithm, not the architecture, does it
     assert learned["mean"] >= 0.6 and untrained["mean"] <= 0.4
