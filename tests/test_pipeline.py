@@ -119,6 +119,20 @@ def test_pool_available_only_trains_all_rows_on_the_available_part():
         "All but MNIST (available: fashion_mnist, random)")
 
 
+def test_method_variants_set_values_for_one_variant_only():
+    p = plan(scale="smoke", hebbian={"variants": {"proj": {"es.learning_rate": 0.005}}})
+    hebbian = {j.variant: j for j in p.train.values()
+               if j.method == "hebbian" and j.distribution == "mnist"}
+    assert "es.learning_rate=0.005" in hebbian["proj"].sets
+    assert not any(x.startswith("es.learning_rate=0.005") for x in hebbian["plain"].sets)
+    # the plain runs keep their ids: nothing else retrains
+    assert hebbian["plain"].id == {j.variant: j for j in plan(scale="smoke").train.values()
+                                   if j.method == "hebbian" and j.distribution == "mnist"
+                                   }["plain"].id
+    with pytest.raises(UserError, match="hebbian.variants entry"):
+        plan(scale="smoke", hebbian={"variants": {"projected": {"es.learning_rate": 0.005}}})
+
+
 def test_paper_grid_is_complete():
     p = plan(scale="paper")
     cells = p.cells["fig8"]

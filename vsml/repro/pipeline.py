@@ -199,8 +199,16 @@ class Plan:
                 self._avail[d] = bool(self.available(d))
         return tuple(sorted({d for d in datasets if not self._avail[d]}))
 
-    def _method_sets(self, method: str) -> dict[str, Any]:
-        return dict(self.s.get(method) or {})
+    def _method_sets(self, method: str, variant: str | None = None) -> dict[str, Any]:
+        """The scale's ``--set`` values of ``method``; its optional ``variants`` mapping adds
+        values for one variant only (e.g. a lower ES lr for a baseline with projections)."""
+        sets = dict(self.s.get(method) or {})
+        per_variant = sets.pop("variants", None) or {}
+        for name in per_variant:
+            check_choice(f"{method}.variants entry", name, VARIANTS)
+        if variant is not None:
+            sets.update(per_variant.get(variant) or {})
+        return sets
 
     def train_job(self, method: str, variant: str, dist: str) -> TrainJob:
         key = (method, variant, dist)
@@ -230,7 +238,7 @@ class Plan:
             for key, value in (fig7.get("augment") or {}).items():
                 values[f"tasks.augment.{key}"] = value
             values.update(fig7.get("train") or {})
-        values.update(self._method_sets(method))
+        values.update(self._method_sets(method, variant))
         sets = tuple(_sets(values))
         cfg_file = METHOD_CONFIG[method]
         chash = self._config_hash(method, cfg_file, sets)
