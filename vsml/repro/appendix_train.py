@@ -338,7 +338,7 @@ def draw(fig: str, summary: pd.DataFrame, curves: pd.DataFrame | None, scale: st
         title = (f"Conv VSML meta-trained on CIFAR-10 vs. online gradient descent\n"
                  f"mean ± std over {seeds} seeds · scale: {scale}")
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout(rect=(0, 0.02, 1, 0.97))
+    F.tight_layout(figure)
     return figure
 
 

@@ -54,6 +54,7 @@ TITLES = {
 GRID = ("fig8", "fig13", "fig14", "fig15")
 CURVES = ("fig6", "fig12", "fig16")
 FIGURES = ("fig6", "fig7", "fig8", "fig12", "fig13", "fig14", "fig15", "fig16")
+LEGEND_COLUMNS = 4  # entries per row of a figure legend below the panels
 
 
 def dataset_label(name: str) -> str:
@@ -142,10 +143,18 @@ def draw_curves(fig: str, summary: pd.DataFrame, curves: pd.DataFrame):
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     if legend:
-        figure.set_figheight(figure.get_figheight() + 0.3 * -(-len(legend) // 4))
         figure.legend(legend.values(), legend.keys(), loc="lower center",
-                      ncol=min(4, len(legend)), frameon=False)
+                      ncol=min(LEGEND_COLUMNS, len(legend)), frameon=False)
     return figure
+
+
+def tight_layout(figure) -> None:
+    """tight_layout under the suptitle, with ~0.3 inch added below the panels per row of a
+    figure legend (draw_curves) so it does not cover the x labels."""
+    rows = sum(-(-len(lg.get_texts()) // LEGEND_COLUMNS) for lg in figure.legends)
+    extra = 0.3 * rows
+    figure.set_figheight(figure.get_figheight() + extra)
+    figure.tight_layout(rect=(0, 0.02 + extra / figure.get_figheight(), 1, 0.97))
 
 
 def draw_fig7(summary: pd.DataFrame):
@@ -236,10 +245,7 @@ def draw(fig: str, summary: pd.DataFrame, curves: pd.DataFrame | None = None,
     seeds_text = "/".join(map(str, seeds))
     figure.suptitle(f"{title}\nmean ± std over {seeds_text} seeds · scale: {scale or '?'}",
                     fontsize=9)
-    # room for a legend below the panels (draw_curves), ~0.3 inch per row of entries
-    rows = sum(-(-len(lg.get_texts()) // 4) for lg in figure.legends)
-    bottom = 0.02 + 0.3 * rows / figure.get_figheight()
-    figure.tight_layout(rect=(0, bottom, 1, 0.97))
+    tight_layout(figure)
     return figure
 
 
