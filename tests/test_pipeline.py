@@ -120,15 +120,16 @@ def test_pool_available_only_trains_all_rows_on_the_available_part():
 
 
 def test_method_variants_set_values_for_one_variant_only():
-    p = plan(scale="smoke", hebbian={"variants": {"proj": {"es.learning_rate": 0.005}}})
-    hebbian = {j.variant: j for j in p.train.values()
-               if j.method == "hebbian" and j.distribution == "mnist"}
+    def hebbian_mnist(p):
+        return {j.variant: j for j in p.train.values()
+                if j.method == "hebbian" and j.distribution == "mnist"}
+
+    hebbian = hebbian_mnist(
+        plan(scale="smoke", hebbian={"variants": {"proj": {"es.learning_rate": 0.005}}}))
     assert "es.learning_rate=0.005" in hebbian["proj"].sets
     assert not any(x.startswith("es.learning_rate=0.005") for x in hebbian["plain"].sets)
     # the plain runs keep their ids: nothing else retrains
-    assert hebbian["plain"].id == {j.variant: j for j in plan(scale="smoke").train.values()
-                                   if j.method == "hebbian" and j.distribution == "mnist"
-                                   }["plain"].id
+    assert hebbian["plain"].id == hebbian_mnist(plan(scale="smoke"))["plain"].id
     with pytest.raises(UserError, match="hebbian.variants entry"):
         plan(scale="smoke", hebbian={"variants": {"projected": {"es.learning_rate": 0.005}}})
 
