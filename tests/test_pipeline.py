@@ -45,8 +45,19 @@ def test_overrides_merge_mappings_and_replace_lists():
         scale="smoke", seeds=5, datasets=["mnist"], vsml={"model.micro_ticks": "1"},
         train={"es.pairs": 6}))
     assert s["seeds"] == 5 and s["datasets"] == ["mnist"]
-    assert s["vsml"] == {"model.micro_ticks": "1"}
+    assert s["vsml"] == {"model.micro_ticks": 1}
     assert s["train"]["es.pairs"] == 6 and s["train"]["meta_train.steps"] == 3  # merged
+
+
+def test_overrides_get_numbers_and_booleans_back():
+    # what snakemake passes for --config 'threads={train: 2, test: 1}' pool_available_only=false
+    # 'adam-shallow={model.learning_rate: 0.003, tag: fast}': every nested scalar a string
+    _, s = pipeline.resolve_scale(pipeline_config(
+        threads={"train": "2", "test": "1"}, pool_available_only="false",
+        **{"adam-shallow": {"model.learning_rate": "0.003", "tag": "fast"}}))
+    assert s["threads"] == {"train": 2, "test": 1}
+    assert s["pool_available_only"] is False
+    assert s["adam-shallow"] == {"model.learning_rate": 0.003, "tag": "fast"}
 
 
 def test_bad_scale_and_key_are_user_errors():

@@ -23,6 +23,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import yaml
+
 from vsml.errors import UserError, check_choice
 
 SCALES = ("smoke", "mini", "paper")
@@ -72,6 +74,26 @@ def merge(base: Any, override: Any) -> Any:
     return copy.deepcopy(override)
 
 
+def typed(value: Any) -> Any:
+    """Numbers and booleans of a command-line override as numbers and booleans.
+
+    Snakemake reads the scalars inside ``--config key={...}`` (and ``key=false``) as strings
+    (YAML's BaseLoader): ``threads={train: 2}`` would give ``"2"``, and ``"false"`` is truthy.
+    """
+    if isinstance(value, Mapping):
+        return {k: typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, str):
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        if parsed is None or isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
+
+
 def resolve_scale(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """(scale name, its settings with the top-level overrides of ``config`` merged in)."""
     scale = str(config.get("scale", "mini"))
@@ -84,6 +106,7 @@ def resolve_scale(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
             continue
         if key not in SCALE_KEYS:
             check_choice("pipeline config key", key, SCALE_KEYS)
+        value = typed(value)
         settings[key] = merge(settings.get(key), value) if key in settings else value
     missing = [k for k in SCALE_KEYS if k not in settings and k not in OPTIONAL_KEYS]
     if missing:
