@@ -19,7 +19,12 @@ import pytest
 
 from vsml import cpu, kernels
 from vsml.errors import UserError
-from vsml.model import _dense_micro_ticks_fused, _dense_micro_ticks_jax
+from vsml.model import (
+    _conv_micro_ticks_fused,
+    _conv_micro_ticks_jax,
+    _dense_micro_ticks_fused,
+    _dense_micro_ticks_jax,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,14 +58,18 @@ def test_kernel_broadcasts_unbatched_weights():
     np.testing.assert_allclose(fused[0], ref[0], atol=2e-6, rtol=0)
 
 
-def test_fused_ticks_are_differentiable_like_the_jax_path():
-    args = _inputs()
+@pytest.mark.parametrize("layer", ["dense", "conv"])
+def test_fused_ticks_are_differentiable_like_the_jax_path(layer):
+    fused, jax_path, args = {
+        "dense": (_dense_micro_ticks_fused, _dense_micro_ticks_jax, _inputs()),
+        "conv": (_conv_micro_ticks_fused, _conv_micro_ticks_jax, _conv_inputs()),
+    }[layer]
 
     def loss(fn):
         return lambda *a: sum(jnp.sum(jnp.sin(o)) for o in fn(*a, 2))
 
-    got = jax.grad(loss(_dense_micro_ticks_fused), argnums=(0, 1, 2, 3, 4))(*args)
-    want = jax.grad(loss(_dense_micro_ticks_jax), argnums=(0, 1, 2, 3, 4))(*args)
+    got = jax.grad(loss(fused), argnums=(0, 1, 2, 3, 4))(*args)
+    want = jax.grad(loss(jax_path), argnums=(0, 1, 2, 3, 4))(*args)
     for g, w in zip(got, want):
         assert float(jnp.abs(w).max()) > 1e-3
         np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
@@ -183,3 +192,32 @@ def test_cpu_configure_one_device_per_thread_overridable():
         cpu.configure(None, {"VSML_THREADS": "many"})
     with pytest.raises(UserError, match="--threads"):
         cpu.configure(0, {})
+
+
+def _conv_inputs(batch=(), positions=6, rows=9, cols=4, n=16, seed=0):
+    ks = jax.random.split(jax.random.PRNGKey(seed), 5)
+    h = 0.5 * jax.random.normal(ks[0], batch + (rows, cols, n))
+    c = jax.random.normal(ks[1], batch + (rows, cols, n))
+    into = jax.random.normal(ks[2], batch + (positions, rows, 4 * n))
+    out = jax.random.normal(ks[3], batch + (positions, cols, 4 * n))
+    w_h = 0.3 * jax.random.normal(ks[4], batch + (n, 4 * n))
+    return h, c, into, out, w_h
+
+
+@pytest.mark.parametrize("n", [16, 32, 48])
+def test_conv_kernel_equals_jax_ticks_under_nested_vmap(n):
+    assert kernels.dense_ticks_available() and kernels.conv_ticks_supports(n)
+    args = _conv_inputs(batch=(2, 3), n=n)
+    fused = jax.jit(jax.vmap(jax.vmap(lambda *a: kernels.conv_ticks(*a, 3))))(*args)
+    ref = jax.vmap(jax.vmap(lambda *a: _conv_micro_ticks_jax(*a, 3)))(*args)
+    assert [f.shape for f in fused] == [r.shape for r in ref]
+    for got, want in zip(fused, ref):  # new h, c and the last tick's per-position h
+        assert float(jnp.abs(want).max()) > 0.1
+        np.testing.assert_allclose(got, want, atol=2e-6, rtol=0)
+
+
+def test_conv_kernel_only_for_whole_vectors():
+    sizes = (8, 12, 16, 24, 32, 64, 80)
+    assert [n for n in sizes if kernels.conv_ticks_supports(n)] == [16, 32, 64]
+    with pytest.raises(ValueError, match="multiple of 16"):
+        kernels.conv_ticks(*_conv_inputs(n=8), 1)

@@ -280,20 +280,47 @@ def conv_tick_reference(
     return fwd_out, bwd_out, layer._replace(h=h, c=c)
 
 
+def _conv_micro_ticks_jax(h, c, in_proj, out_proj, w_h, micro_ticks: int):
+    """h, c [R, O, N]; in_proj [P, R, 4N]; out_proj [P, O, 4N] -> h, c, h_pos [P, R, O, N]."""
+    msg_proj = in_proj[..., :, :, None, :] + out_proj[..., :, None, :, :]
+    for _ in range(micro_ticks):
+        h_pos, c_pos = _lstm_update((h @ w_h)[..., None, :, :, :] + msg_proj,
+                                    c[..., None, :, :, :])
+        h, c = h_pos.mean(axis=-4), c_pos.mean(axis=-4)
+    return h, c, h_pos
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
+def _conv_micro_ticks_fused(h, c, in_proj, out_proj, w_h, micro_ticks: int):
+    return kernels.conv_ticks(h, c, in_proj, out_proj, w_h, micro_ticks)
+
+
+@_conv_micro_ticks_fused.defjvp
+def _conv_fused_jvp(micro_ticks, primals, tangents):
+    # as for the dense kernel: under differentiation the JAX path (same function) runs
+    return jax.jvp(lambda *a: _conv_micro_ticks_jax(*a, micro_ticks), primals, tangents)
+
+
 def conv_tick_fast(
-    params: PyTree, layer: LayerState, micro_ticks: int, shape: ConvShape
+    params: PyTree, layer: LayerState, micro_ticks: int, shape: ConvShape, fused: bool = False
 ) -> tuple[jax.Array, jax.Array, LayerState]:
-    """Same numbers as ``conv_tick_reference`` with per-input / per-output projections."""
+    """Same numbers as ``conv_tick_reference`` with per-input / per-output projections.
+
+    ``fused``: run the micro ticks with the C++ kernel (``vsml.kernels.conv_ticks``).
+    """
     w, b = params["lstm"]["w"], params["lstm"]["b"]
     m = layer.fwd_in.shape[-1]
-    in_proj = _patches(layer.fwd_in @ w[:m], shape)  # [H', W', K, K, Cin, 4N]
-    out_proj = layer.bwd_in @ w[m : 2 * m] + b  # [H', W', Cout, 4N] (bias: padding is 0)
-    msg_proj = in_proj[:, :, :, :, :, None, :] + out_proj[:, :, None, None, None, :, :]
-    w_h = w[2 * m :]
-    h, c = layer.h, layer.c
-    for _ in range(micro_ticks):
-        h_pos, c_pos = _lstm_update((h @ w_h)[None, None] + msg_proj, c[None, None])
-        h, c = h_pos.mean(axis=(0, 1)), c_pos.mean(axis=(0, 1))
+    n = layer.h.shape[-1]
+    out_h, out_w = shape.out_hw
+    positions, rows = out_h * out_w, shape.kernel**2 * shape.in_channels
+    cols = shape.out_channels
+    # [P, R, 4N]: projections of each position's patch (zero padding projects to 0)
+    in_proj = _patches(layer.fwd_in @ w[:m], shape).reshape(positions, rows, 4 * n)
+    out_proj = (layer.bwd_in @ w[m : 2 * m] + b).reshape(positions, cols, 4 * n)
+    ticks = _conv_micro_ticks_fused if fused else _conv_micro_ticks_jax
+    h, c, h_pos = ticks(layer.h.reshape(rows, cols, n), layer.c.reshape(rows, cols, n),
+                        in_proj, out_proj, w[2 * m :], micro_ticks)
+    h_pos = h_pos.reshape((out_h, out_w) + layer.h.shape)  # [H', W', K, K, Cin, Cout, N]
     if "ln" in params:
         fwd, bwd = _messages(params, h_pos)
         fwd_out, bwd_mean = fwd.mean(axis=(2, 3, 4)), bwd.mean(axis=5)
@@ -301,7 +328,7 @@ def conv_tick_fast(
         fwd_out, _ = _messages(params, h_pos.mean(axis=(2, 3, 4)))
         _, bwd_mean = _messages(params, h_pos.mean(axis=5))
     bwd_out = _unpatch(bwd_mean, shape) / shape.kernel**2
-    return fwd_out, bwd_out, layer._replace(h=h, c=c)
+    return fwd_out, bwd_out, layer._replace(h=h.reshape(layer.h.shape), c=c.reshape(layer.c.shape))
 
 
 # ------------------------------------------------------------------------- learner
@@ -388,8 +415,11 @@ class VSML:
             fused = (impl == "fast" and self.config.state_size <= kernels.MAX_STATE_SIZE
                      and kernels.dense_ticks_available())
             return dense_tick_fast(params, layer, ticks, fused)
-        tick = conv_tick_fast if fast else conv_tick_reference
-        return tick(params, layer, ticks, shape)
+        if not fast:
+            return conv_tick_reference(params, layer, ticks, shape)
+        fused = (impl == "fast" and kernels.conv_ticks_supports(self.config.state_size)
+                 and kernels.dense_ticks_available())
+        return conv_tick_fast(params, layer, ticks, shape, fused)
 
     def _sweep(self, params, layers: list[LayerState], reverse: bool):
         """Tick every layer once (1..K, or K..1), passing messages to the neighbours."""

@@ -35,6 +35,7 @@ import numpy as np
 
 SOURCE = Path(__file__).with_name("dense_ticks.cc")
 TARGET = "vsml_dense_ticks"
+CONV_TARGET = "vsml_conv_ticks"
 MAX_STATE_SIZE = 64  # larger N: the JAX path (the kernel keeps 4N gates on the stack)
 CXXFLAGS = ("-O3", "-std=c++17", "-shared", "-fPIC", "-w")
 
@@ -115,6 +116,8 @@ def _load() -> str | None:
         lib = ctypes.cdll.LoadLibrary(str(build()))
         jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.VsmlDenseTicks),
                                     platform="cpu")
+        jax.ffi.register_ffi_target(CONV_TARGET, jax.ffi.pycapsule(lib.VsmlConvTicks),
+                                    platform="cpu")
     except (KernelUnavailable, OSError, AttributeError, ValueError) as err:
         return str(err)
     return None
@@ -170,3 +173,32 @@ def dense_ticks(h: jax.Array, c: jax.Array, row: jax.Array, col: jax.Array, w_h:
     h, c = call(h, c, row, col, w_h, micro_ticks=np.int64(micro_ticks),
                 max_threads=np.int64(max_threads()))
     return h, c
+
+
+def conv_ticks_supports(state_size: int) -> bool:
+    """The conv kernel's state sizes: multiples of 16 up to 64 (whole vectors on any CPU)."""
+    return state_size % 16 == 0 and 0 < state_size <= MAX_STATE_SIZE
+
+
+def conv_ticks(h: jax.Array, c: jax.Array, into: jax.Array, out: jax.Array, w_h: jax.Array,
+               micro_ticks: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """``micro_ticks`` ticks of every synapse of a conv layer at every position (not
+    differentiable).
+
+    h, c: [..., R, O, N] (synapse r = (u, v, c_in), o = c_out); into: [..., P, R, 4N] (the
+    patches' forward-message projections); out: [..., P, O, 4N] (backward-message
+    projections plus bias); w_h: [..., N, 4N].  Each micro tick runs the LSTM update of every
+    synapse at every position P from the same state and averages over positions.  Returns
+    the new (h, c) and the last micro tick's per-position h [..., P, R, O, N].
+    """
+    if not dense_ticks_available():
+        raise KernelUnavailable(_load() or "not on the CPU backend")
+    if not conv_ticks_supports(h.shape[-1]):
+        raise ValueError(f"conv kernel: state size {h.shape[-1]} is not a multiple of 16 <= 64")
+    out_state = jax.ShapeDtypeStruct(h.shape, np.float32)
+    positions = into.shape[-3]
+    out_pos = jax.ShapeDtypeStruct(h.shape[:-3] + (positions,) + h.shape[-3:], np.float32)
+    call = jax.ffi.ffi_call(CONV_TARGET, (out_state, out_state, out_pos),
+                            vmap_method="broadcast_all")
+    return call(h, c, into, out, w_h, micro_ticks=np.int64(micro_ticks),
+                max_threads=np.int64(max_threads()))

@@ -16,10 +16,14 @@
 // 0.5 tanh(x / 2) + 0.5, so the numbers match the JAX paths to float rounding.
 // Built at first use with -O3 -march=native (vsml/kernels/__init__.py); the rows of all batch
 // members are split over XLA's intra-op thread pool.
+//
+// VsmlConvTicks (below) does the same for a conv layer, whose synapses are ticked once per
+// output position and averaged (vsml/model.py, conv_tick_fast).
 
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -238,23 +242,32 @@ RowsFn PickRows(int64_t n, int64_t cols) {
   }
 }
 
-// Work items are (member, block of rows); idle pool threads and the caller take items from
-// one counter.  The shared state outlives the call if a pool task starts after the last item.
+// Work items (dense: member x block of rows; conv: member x block of synapses); idle pool
+// threads and the caller take items from one counter.  The shared state outlives the call if
+// a pool task starts after the last item.
 struct Work {
-  Layer layer;
-  RowsFn fn;
-  int64_t block, blocks_per_member, items;
+  std::function<void(int64_t)> run;
+  int64_t items;
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
 
   void Drain() {
     for (int64_t i; (i = next.fetch_add(1)) < items;) {
-      const int64_t m = i / blocks_per_member, a0 = (i % blocks_per_member) * block;
-      fn(layer, m, a0, std::min(a0 + block, layer.rows));
+      run(i);
       done.fetch_add(1, std::memory_order_release);
     }
   }
 };
+
+// Runs work->items items on up to max_threads threads of XLA's pool (0: all of them).
+void RunWork(ffi::ThreadPool& pool, const std::shared_ptr<Work>& work, int64_t max_threads) {
+  int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  if (max_threads > 0) threads = std::min(threads, max_threads);
+  const int64_t helpers = std::min<int64_t>(threads - 1, work->items - 1);
+  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Drain(); });
+  work->Drain();
+  while (work->done.load(std::memory_order_acquire) < work->items) std::this_thread::yield();
+}
 
 ffi::Error DenseTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ffi::F32> c,
                       ffi::Buffer<ffi::F32> row, ffi::Buffer<ffi::F32> col,
@@ -275,24 +288,170 @@ ffi::Error DenseTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer
     return ffi::Error::InvalidArgument("inconsistent shapes of h, c, row, col, w_h");
   if (batch == 0 || rows == 0) return ffi::Error::Success();
 
-  auto work = std::make_shared<Work>();
-  work->layer = Layer{h.typed_data(), c.typed_data(), row.typed_data(), col.typed_data(),
-                      w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
-                      batch, rows, cols, n, micro_ticks};
-  work->fn = PickRows(n, cols);
+  const Layer layer{h.typed_data(), c.typed_data(), row.typed_data(), col.typed_data(),
+                    w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
+                    batch, rows, cols, n, micro_ticks};
+  const RowsFn fn = PickRows(n, cols);
   int64_t threads = std::max<int64_t>(1, pool.num_threads());
   if (max_threads > 0) threads = std::min(threads, max_threads);
   // ~4 items per thread for balance, each at least ~512 synapses so a task is worth it
   const int64_t target_items = 4 * threads;
   const int64_t min_rows = std::max<int64_t>(1, 512 / std::max<int64_t>(1, cols));
-  int64_t blocks = std::max<int64_t>(1, (target_items + batch - 1) / batch);
-  work->block = std::max(min_rows, (rows + blocks - 1) / blocks);
-  work->blocks_per_member = (rows + work->block - 1) / work->block;
-  work->items = batch * work->blocks_per_member;
-  const int64_t helpers = std::min<int64_t>(threads - 1, work->items - 1);
-  for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Drain(); });
-  work->Drain();
-  while (work->done.load(std::memory_order_acquire) < work->items) std::this_thread::yield();
+  const int64_t blocks = std::max<int64_t>(1, (target_items + batch - 1) / batch);
+  const int64_t block = std::max(min_rows, (rows + blocks - 1) / blocks);
+  const int64_t blocks_per_member = (rows + block - 1) / block;
+  auto work = std::make_shared<Work>();
+  work->items = batch * blocks_per_member;
+  work->run = [layer, fn, block, blocks_per_member](int64_t i) {
+    const int64_t m = i / blocks_per_member, a0 = (i % blocks_per_member) * block;
+    fn(layer, m, a0, std::min(a0 + block, layer.rows));
+  };
+  RunWork(pool, work, max_threads);
+  return ffi::Error::Success();
+}
+
+// ------------------------------------------------------------------------------ conv layer
+//
+// Synapse s = (r, o) of a conv layer (r = (u, v, c_in) a kernel row, o = c_out) is ticked at
+// every output position p with gate pre-activations
+//     z = h[s] @ w_h + in[p, r] + out[p, o]
+// from the same (h[s], c[s]); its new state is the mean over positions.  h @ w_h is computed
+// once per synapse and micro tick, not once per position (the JAX path's layout), and the
+// per-position (h, c) never reach memory except h at the last micro tick, which the layer's
+// messages need.
+//
+// Inputs  h, c [batch..., R, O, N]; in [batch..., P, R, 4N] (forward-message projections of
+//         each position's patch); out [batch..., P, O, 4N] (backward-message projections plus
+//         bias); w_h [batch..., N, 4N].
+// Outputs h', c' [batch..., R, O, N]; h_pos [batch..., P, R, O, N] (last micro tick).
+
+struct ConvLayer {
+  const float* h;
+  const float* c;
+  const float* in;
+  const float* out;
+  const float* w;
+  float* h_out;
+  float* c_out;
+  float* h_pos;
+  int64_t positions, rows, cols, n, ticks;
+};
+
+// Synapses [s0, s1) of batch member m; N = kW Q.  The sigmoid gates' halving and shifts are
+// applied per position (one FMA per gate): the projections are not copied.
+template <int kQ>
+void ConvSynapses(const ConvLayer& L, int64_t m, int64_t s0, int64_t s1) {
+  constexpr int64_t n = kW * kQ, g = 4 * n;
+  const int64_t synapses = L.rows * L.cols;
+  const float* w = L.w + m * n * g;
+  const float* in = L.in + m * L.positions * L.rows * g;
+  const float* out = L.out + m * L.positions * L.cols * g;
+  const float inv_positions = 1.0f / static_cast<float>(L.positions);
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t r = s / L.cols, o = s % L.cols;
+    const int64_t at = (m * synapses + s) * n;
+    V hv[kQ], cv[kQ];
+    __builtin_memcpy(hv, L.h + at, sizeof hv);
+    __builtin_memcpy(cv, L.c + at, sizeof cv);
+    for (int64_t t = 0; t < L.ticks; ++t) {
+      V hw[4 * kQ];
+      for (int j = 0; j < 4 * kQ; ++j) hw[j] = V{};
+      for (int k = 0; k < n; ++k) {
+        const V hk = __builtin_shuffle(hv[k / kW], VI{} + (k % kW));
+        for (int j = 0; j < 4 * kQ; ++j) {
+          V wv;
+          __builtin_memcpy(&wv, w + k * g + kW * j, sizeof wv);
+          hw[j] += hk * wv;
+        }
+      }
+      V h_sum[kQ], c_sum[kQ];
+      for (int q = 0; q < kQ; ++q) h_sum[q] = c_sum[q] = V{};
+      const bool last = t + 1 == L.ticks;
+      for (int64_t p = 0; p < L.positions; ++p) {
+        V a[4 * kQ], b[4 * kQ];
+        __builtin_memcpy(a, in + (p * L.rows + r) * g, sizeof a);
+        __builtin_memcpy(b, out + (p * L.cols + o) * g, sizeof b);
+        for (int q = 0; q < kQ; ++q) {
+          const V i = 0.5f * (hw[q] + a[q] + b[q]) - 2.5f;
+          const V gg = hw[kQ + q] + a[kQ + q] + b[kQ + q];
+          const V f = 0.5f * (hw[2 * kQ + q] + a[2 * kQ + q] + b[2 * kQ + q]) + 2.5f;
+          const V og = 0.5f * (hw[3 * kQ + q] + a[3 * kQ + q] + b[3 * kQ + q]);
+          V c_p = cv[q], h_p;
+          lstm_update_halved<V>(i, gg, f, og, c_p, h_p);
+          h_sum[q] += h_p;
+          c_sum[q] += c_p;
+          if (last) __builtin_memcpy(L.h_pos + ((m * L.positions + p) * synapses + s) * n + q * kW,
+                                     &h_p, sizeof h_p);
+        }
+      }
+      for (int q = 0; q < kQ; ++q) {
+        hv[q] = h_sum[q] * inv_positions;
+        cv[q] = c_sum[q] * inv_positions;
+      }
+    }
+    __builtin_memcpy(L.h_out + at, hv, sizeof hv);
+    __builtin_memcpy(L.c_out + at, cv, sizeof cv);
+  }
+}
+
+using SynapsesFn = void (*)(const ConvLayer&, int64_t, int64_t, int64_t);
+
+// N a multiple of 16 up to 64 (vsml.kernels.conv_ticks_supports) on every vector width
+SynapsesFn PickSynapses(int64_t n) {
+  if (n % kW != 0) return nullptr;
+  switch (n / kW) {
+    case 1: return ConvSynapses<1>;
+    case 2: return ConvSynapses<2>;
+    case 3: return ConvSynapses<3>;
+    case 4: return ConvSynapses<4>;
+    case 6: return ConvSynapses<6>;
+    case 8: return ConvSynapses<8>;
+    case 12: return ConvSynapses<12>;
+    case 16: return ConvSynapses<16>;
+    default: return nullptr;
+  }
+}
+
+ffi::Error ConvTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ffi::F32> c,
+                     ffi::Buffer<ffi::F32> in, ffi::Buffer<ffi::F32> out,
+                     ffi::Buffer<ffi::F32> w_h, ffi::ResultBuffer<ffi::F32> h_out,
+                     ffi::ResultBuffer<ffi::F32> c_out, ffi::ResultBuffer<ffi::F32> h_pos,
+                     int64_t micro_ticks, int64_t max_threads) {
+  auto dims = h.dimensions();
+  auto in_dims = in.dimensions();
+  if (dims.size() < 3 || in_dims.size() < 3)
+    return ffi::Error::InvalidArgument("h must be [..., R, O, N], in [..., P, R, 4N]");
+  const int64_t rank = dims.size();
+  const int64_t rows = dims[rank - 3], cols = dims[rank - 2], n = dims[rank - 1];
+  const int64_t positions = in_dims[in_dims.size() - 3];
+  const SynapsesFn fn = PickSynapses(n);
+  if (fn == nullptr || n > 64)
+    return ffi::Error::InvalidArgument("conv kernel: state size N must be 16, 32, 48 or 64");
+  const int64_t synapses = rows * cols;
+  const int64_t batch = synapses ? h.element_count() / (synapses * n) : 0;
+  if (c.element_count() != h.element_count() ||
+      in.element_count() != batch * positions * rows * 4 * n ||
+      out.element_count() != batch * positions * cols * 4 * n ||
+      w_h.element_count() != batch * n * 4 * n || micro_ticks < 1)
+    return ffi::Error::InvalidArgument("inconsistent shapes of h, c, in, out, w_h");
+  if (batch == 0 || synapses == 0 || positions == 0) return ffi::Error::Success();
+  const ConvLayer layer{h.typed_data(), c.typed_data(), in.typed_data(), out.typed_data(),
+                        w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
+                        h_pos->typed_data(), positions, rows, cols, n, micro_ticks};
+  int64_t threads = std::max<int64_t>(1, pool.num_threads());
+  if (max_threads > 0) threads = std::min(threads, max_threads);
+  // ~4 items per thread, each at least ~256 synapse-positions
+  const int64_t min_block = std::max<int64_t>(1, 256 / positions);
+  const int64_t blocks = std::max<int64_t>(1, (4 * threads + batch - 1) / batch);
+  const int64_t block = std::max(min_block, (synapses + blocks - 1) / blocks);
+  const int64_t blocks_per_member = (synapses + block - 1) / block;
+  auto work = std::make_shared<Work>();
+  work->items = batch * blocks_per_member;
+  work->run = [layer, fn, block, blocks_per_member, synapses](int64_t i) {
+    const int64_t m = i / blocks_per_member, s0 = (i % blocks_per_member) * block;
+    fn(layer, m, s0, std::min(s0 + block, synapses));
+  };
+  RunWork(pool, work, max_threads);
   return ffi::Error::Success();
 }
 
@@ -306,6 +465,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(VsmlDenseTicks, DenseTicks,
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Attr<int64_t>("micro_ticks")
+                                  .Attr<int64_t>("max_threads"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(VsmlConvTicks, ConvTicks,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Attr<int64_t>("micro_ticks")
