@@ -11,7 +11,12 @@ pure-JAX tick) and ``fused`` (implementation ``fast`` with the C++ kernel of
   ``vsml meta-train`` runs it;
 * ``meta-test`` (``--es``): 2P meta-test episodes of one learner (shared meta-parameters),
   sharded like ``vsml meta-test``;
-* ``gradient-step`` (``--gradient``): a gradient meta-training step (A=196, B=10, batch 4).
+* ``gradient-step`` (``--gradient``): a gradient meta-training step (A=196, B=10, batch 4);
+* ``conv-es-batch`` (``--conv``): the ES-shaped batch for the conv VSML of
+  ``config/conv.yaml`` (conv 3x3 stride 2, 8 channels, then dense to B; reverse sweep,
+  feed-label, layer norm) on ``--conv-side`` square images.  Its ticks count every conv
+  synapse at every output position, both sweeps (no ``% peak``: a conv synapse's matvec
+  is shared by its positions).
 
 All workloads are compiled first, then timed round-robin (one repeat of each per round),
 so every ratio compares numbers taken under the same machine load; the median per workload
@@ -41,7 +46,8 @@ from vsml.model import Config, make_learner
 
 PATHS = ("reference", "fast-jax", "fused")
 IMPLEMENTATION_OF = {"reference": "reference", "fast-jax": "fast-jax", "fused": "fast"}
-WORKLOADS = ("episode", "es-batch", "es-step", "meta-test", "gradient-step")
+WORKLOADS = ("episode", "es-batch", "es-step", "meta-test", "gradient-step",
+             "conv-es-batch")
 
 
 @dataclasses.dataclass
@@ -109,6 +115,37 @@ def batch_workloads(path: str, inputs: int, outputs: int, pairs: int, length: in
         timed.append(Timed(path, "meta-test", _block(lambda: meta_test(params, episodes, keys)),
                            members * length, ticks, info))
     return timed
+
+
+def conv_workload(path: str, side: int, outputs: int, pairs: int, length: int, chunk: int,
+                  mesh) -> Timed:
+    """``conv-es-batch``: 2P members of the conv VSML, own meta-parameters and episodes."""
+    from vsml.meta.es import population_map
+
+    members = 2 * pairs
+    config = Config(implementation=IMPLEMENTATION_OF[path], conv_channels=(8,), conv_kernel=3,
+                    conv_stride=2, reverse_sweep=True, feed_label=True, layer_norm=True)
+    learner = make_learner(config, (side, side, 1), outputs)
+    episodes, k_p, keys = _synthetic(members, length, side * side, outputs)
+    episodes = episodes._replace(x=episodes.x.reshape(members, length, side, side, 1))
+    params = learner.init_meta_params(k_p)
+    population = jax.tree_util.tree_map(
+        lambda p: p + 0.05 * jax.random.normal(k_p, (members,) + p.shape), params)
+    conv, dense = learner.layer_shapes
+    synapse_ticks = (conv.kernel**2 * conv.in_channels * conv.out_channels
+                     * conv.out_hw[0] * conv.out_hw[1] + dense.inputs * dense.outputs)
+    ticks = 2 * config.micro_ticks * synapse_ticks  # the reverse sweep ticks every layer again
+
+    def member(i, args):
+        pop, eps, ks = args
+        own = jax.tree_util.tree_map(lambda a: a[i], (pop, eps, ks))
+        return run_episode(learner, *own).loss.mean()
+
+    es_batch = jax.jit(lambda *a: population_map(member, members, chunk, a, mesh))
+    info = {"side": side, "outputs": outputs, "pairs": pairs, "length": length, "chunk": chunk,
+            "micro_ticks": config.micro_ticks}
+    return Timed(path, "conv-es-batch", _block(lambda: es_batch(population, episodes, keys)),
+                 members * length, ticks, info)
 
 
 def _trainer_workload(path: str, workload: str, trainer, ticks: int, info: dict) -> Timed:
@@ -190,6 +227,8 @@ def rows_of(timed: list[Timed]) -> list[dict]:
                "devices": jax.device_count()}
         if peak_flops:
             row["matmul_peak_gflops"] = peak_flops / 1e9
+        # a conv synapse's matvec is shared by its positions: no FLOPs per tick to count
+        if peak_flops and t.workload != "conv-es-batch":
             row["peak_fraction"] = ticks_per_s * 2 * state * 4 * state / peak_flops
         rows.append(row)
     return rows
@@ -213,9 +252,9 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name in ("inputs", "outputs", "pairs", "length", "chunk", "repeats"):
+    for name in ("inputs", "outputs", "pairs", "length", "chunk", "repeats", "conv_side"):
         if getattr(args, name) < 1:
-            raise UserError(f"--{name} must be >= 1, got {getattr(args, name)}")
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     from vsml.meta.es import make_mesh
 
     paths = [args.implementation] if args.implementation else list(PATHS)
@@ -235,6 +274,9 @@ def run(args: argparse.Namespace) -> int:
                                           args.length, min(args.chunk, args.pairs), 2, mesh))
         if args.gradient:
             timed.append(gradient_step_workload(path, mesh))
+        if args.conv:
+            timed.append(conv_workload(path, args.conv_side, args.outputs, args.pairs,
+                                       args.length, args.chunk, mesh))
     time_round_robin(timed, args.repeats)
     rows = rows_of(timed)
     rows.sort(key=lambda r: (WORKLOADS.index(r["workload"]), PATHS.index(r["implementation"])))
@@ -266,5 +308,9 @@ def register(subparsers) -> None:
                    help="also time whole ES steps and a meta-test batch")
     p.add_argument("--gradient", action="store_true",
                    help="also time gradient meta-training steps (A=196, B=10, batch 4, T=100)")
+    p.add_argument("--conv", action="store_true",
+                   help="also time an ES-shaped batch of the conv VSML (config/conv.yaml)")
+    p.add_argument("--conv-side", type=int, default=14,
+                   help="image side for --conv (default 14: 7x7 conv outputs)")
     p.add_argument("--json", default=None, help="write the rows to this JSON file")
     p.set_defaults(func=run)
