@@ -218,7 +218,7 @@ APPENDIX_CLAIMS += [
     Claim("fig20-conv-comparable", "fig20",
           "Convolutional VSML performs similar to the fully connected architecture on "
           "the existing datasets (App. B).",
-          f"mean over cells of conv - dense VSML after 2,000: 95% CI > -{MARGIN:.2f}",
+          f"mean over cells of conv - dense VSML after 2,000: 95% CI > -{100 * MARGIN:.0f} pts",
           _fig20_comparable),
     Claim("fig21-cifar-faster-than-sgd", "fig21",
           "Meta-trained on CIFAR-10, the conv VSML's meta-test learning on CIFAR-10 is "
