@@ -75,6 +75,25 @@ def _synthetic(members: int, length: int, inputs: int, outputs: int):
     return Episode(xs, ys), k_p, jax.random.split(k_s, members)
 
 
+def _es_batch(learner, key, episodes: Episode, keys, chunk: int, mesh) -> Callable[[], object]:
+    """An ES-shaped batch: every member its own meta-parameters (``key``'s initial ones,
+    perturbed) and episode."""
+    from vsml.meta.es import population_map
+
+    members = keys.shape[0]
+    population = jax.tree_util.tree_map(
+        lambda p: p + 0.05 * jax.random.normal(key, (members,) + p.shape),
+        learner.init_meta_params(key))
+
+    def member(i, args):
+        pop, eps, ks = args
+        own = jax.tree_util.tree_map(lambda a: a[i], (pop, eps, ks))
+        return run_episode(learner, *own).loss.mean()
+
+    run = jax.jit(lambda *a: population_map(member, members, chunk, a, mesh))
+    return lambda: run(population, episodes, keys)
+
+
 def batch_workloads(path: str, inputs: int, outputs: int, pairs: int, length: int, chunk: int,
                     micro_ticks: int, mesh, with_meta_test: bool) -> list[Timed]:
     """``episode``, ``es-batch`` (and ``meta-test``) for one path (built, not yet timed)."""
@@ -85,31 +104,23 @@ def batch_workloads(path: str, inputs: int, outputs: int, pairs: int, length: in
                                   micro_ticks=micro_ticks), (inputs,), outputs)
     episodes, k_p, keys = _synthetic(members, length, inputs, outputs)
     params = learner.init_meta_params(k_p)
-    population = jax.tree_util.tree_map(
-        lambda p: p + 0.05 * jax.random.normal(k_p, (members,) + p.shape), params)
     ticks = inputs * outputs * micro_ticks
 
     one = jax.jit(lambda p, e, k: run_episode(learner, p, e, k).loss.mean())
     first = Episode(episodes.x[0], episodes.y[0])
-
-    def member(i, args):  # ES-shaped: every member its own meta-parameters and episode
-        pop, eps, ks = args
-        own = jax.tree_util.tree_map(lambda a: a[i], (pop, eps, ks))
-        return run_episode(learner, *own).loss.mean()
 
     def test_episode(i, args):  # meta-test: shared meta-parameters, own episode and state
         p, eps, ks = args
         e, k = jax.tree_util.tree_map(lambda a: a[i], (eps, ks))
         return run_episode(learner, p, e, k).correct
 
-    es_batch = jax.jit(lambda *a: population_map(member, members, chunk, a, mesh))
+    es_batch = _es_batch(learner, k_p, episodes, keys, chunk, mesh)
     meta_test = jax.jit(lambda *a: population_map(test_episode, members, chunk, a, mesh))
     info = {"inputs": inputs, "outputs": outputs, "pairs": pairs, "length": length,
             "chunk": chunk, "micro_ticks": micro_ticks}
     timed = [
         Timed(path, "episode", _block(lambda: one(params, first, keys[0])), length, ticks, info),
-        Timed(path, "es-batch", _block(lambda: es_batch(population, episodes, keys)),
-              members * length, ticks, info),
+        Timed(path, "es-batch", _block(es_batch), members * length, ticks, info),
     ]
     if with_meta_test:
         timed.append(Timed(path, "meta-test", _block(lambda: meta_test(params, episodes, keys)),
@@ -120,32 +131,20 @@ def batch_workloads(path: str, inputs: int, outputs: int, pairs: int, length: in
 def conv_workload(path: str, side: int, outputs: int, pairs: int, length: int, chunk: int,
                   mesh) -> Timed:
     """``conv-es-batch``: 2P members of the conv VSML, own meta-parameters and episodes."""
-    from vsml.meta.es import population_map
-
     members = 2 * pairs
     config = Config(implementation=IMPLEMENTATION_OF[path], conv_channels=(8,), conv_kernel=3,
                     conv_stride=2, reverse_sweep=True, feed_label=True, layer_norm=True)
     learner = make_learner(config, (side, side, 1), outputs)
     episodes, k_p, keys = _synthetic(members, length, side * side, outputs)
     episodes = episodes._replace(x=episodes.x.reshape(members, length, side, side, 1))
-    params = learner.init_meta_params(k_p)
-    population = jax.tree_util.tree_map(
-        lambda p: p + 0.05 * jax.random.normal(k_p, (members,) + p.shape), params)
     conv, dense = learner.layer_shapes
     synapse_ticks = (conv.kernel**2 * conv.in_channels * conv.out_channels
                      * conv.out_hw[0] * conv.out_hw[1] + dense.inputs * dense.outputs)
     ticks = 2 * config.micro_ticks * synapse_ticks  # the reverse sweep ticks every layer again
-
-    def member(i, args):
-        pop, eps, ks = args
-        own = jax.tree_util.tree_map(lambda a: a[i], (pop, eps, ks))
-        return run_episode(learner, *own).loss.mean()
-
-    es_batch = jax.jit(lambda *a: population_map(member, members, chunk, a, mesh))
+    es_batch = _es_batch(learner, k_p, episodes, keys, chunk, mesh)
     info = {"side": side, "outputs": outputs, "pairs": pairs, "length": length, "chunk": chunk,
             "micro_ticks": config.micro_ticks}
-    return Timed(path, "conv-es-batch", _block(lambda: es_batch(population, episodes, keys)),
-                 members * length, ticks, info)
+    return Timed(path, "conv-es-batch", _block(es_batch), members * length, ticks, info)
 
 
 def _trainer_workload(path: str, workload: str, trainer, ticks: int, info: dict) -> Timed:

@@ -185,17 +185,27 @@ def _dense_micro_ticks_jax(h, c, row_proj, col_proj, w_h, micro_ticks: int):
     return h, c
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
-def _dense_micro_ticks_fused(h, c, row_proj, col_proj, w_h, micro_ticks: int):
-    return kernels.dense_ticks(h, c, row_proj, col_proj, w_h, micro_ticks)
+def _kernel_with_jax_derivative(kernel, jax_path):
+    """``kernel(h, c, a, b, w_h, micro_ticks)`` whose derivative is ``jax_path``'s.
+
+    The C++ kernels have no derivative: under differentiation the JAX path (same function)
+    runs, so gradient meta-training costs what ``fast-jax`` costs (a custom_vjp that
+    recomputed the JAX path after the kernel measured slower than ``fast-jax``).
+    """
+
+    @functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
+    def fused(h, c, a, b, w_h, micro_ticks: int):
+        return kernel(h, c, a, b, w_h, micro_ticks)
+
+    @fused.defjvp
+    def _jvp(micro_ticks, primals, tangents):
+        return jax.jvp(lambda *args: jax_path(*args, micro_ticks), primals, tangents)
+
+    return fused
 
 
-@_dense_micro_ticks_fused.defjvp
-def _fused_jvp(micro_ticks, primals, tangents):
-    # the kernel has no derivative: under differentiation the JAX path (same function) runs,
-    # so gradient meta-training costs what ``fast-jax`` costs (a custom_vjp that recomputed
-    # the JAX path after the kernel measured slower than ``fast-jax``)
-    return jax.jvp(lambda *a: _dense_micro_ticks_jax(*a, micro_ticks), primals, tangents)
+_dense_micro_ticks_fused = _kernel_with_jax_derivative(kernels.dense_ticks,
+                                                       _dense_micro_ticks_jax)
 
 
 def dense_tick_fast(
@@ -290,15 +300,7 @@ def _conv_micro_ticks_jax(h, c, in_proj, out_proj, w_h, micro_ticks: int):
     return h, c, h_pos
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(5,))
-def _conv_micro_ticks_fused(h, c, in_proj, out_proj, w_h, micro_ticks: int):
-    return kernels.conv_ticks(h, c, in_proj, out_proj, w_h, micro_ticks)
-
-
-@_conv_micro_ticks_fused.defjvp
-def _conv_fused_jvp(micro_ticks, primals, tangents):
-    # as for the dense kernel: under differentiation the JAX path (same function) runs
-    return jax.jvp(lambda *a: _conv_micro_ticks_jax(*a, micro_ticks), primals, tangents)
+_conv_micro_ticks_fused = _kernel_with_jax_derivative(kernels.conv_ticks, _conv_micro_ticks_jax)
 
 
 def conv_tick_fast(

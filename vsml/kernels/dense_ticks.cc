@@ -259,10 +259,22 @@ struct Work {
   }
 };
 
-// Runs work->items items on up to max_threads threads of XLA's pool (0: all of them).
-void RunWork(ffi::ThreadPool& pool, const std::shared_ptr<Work>& work, int64_t max_threads) {
+// fn(m, i0, i1) over [0, count) of each of the batch members, split into blocks of at least
+// min_block (so a task is worth scheduling), ~4 per thread for balance, on up to max_threads
+// threads of XLA's pool (0: all of them).
+void RunBlocks(ffi::ThreadPool& pool, int64_t max_threads, int64_t batch, int64_t count,
+               int64_t min_block, std::function<void(int64_t, int64_t, int64_t)> fn) {
   int64_t threads = std::max<int64_t>(1, pool.num_threads());
   if (max_threads > 0) threads = std::min(threads, max_threads);
+  const int64_t blocks = std::max<int64_t>(1, (4 * threads + batch - 1) / batch);
+  const int64_t block = std::max(min_block, (count + blocks - 1) / blocks);
+  const int64_t blocks_per_member = (count + block - 1) / block;
+  auto work = std::make_shared<Work>();
+  work->items = batch * blocks_per_member;
+  work->run = [fn = std::move(fn), block, blocks_per_member, count](int64_t i) {
+    const int64_t m = i / blocks_per_member, i0 = (i % blocks_per_member) * block;
+    fn(m, i0, std::min(i0 + block, count));
+  };
   const int64_t helpers = std::min<int64_t>(threads - 1, work->items - 1);
   for (int64_t t = 0; t < helpers; ++t) pool.Schedule([work] { work->Drain(); });
   work->Drain();
@@ -292,21 +304,9 @@ ffi::Error DenseTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer
                     w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
                     batch, rows, cols, n, micro_ticks};
   const RowsFn fn = PickRows(n, cols);
-  int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  if (max_threads > 0) threads = std::min(threads, max_threads);
-  // ~4 items per thread for balance, each at least ~512 synapses so a task is worth it
-  const int64_t target_items = 4 * threads;
-  const int64_t min_rows = std::max<int64_t>(1, 512 / std::max<int64_t>(1, cols));
-  const int64_t blocks = std::max<int64_t>(1, (target_items + batch - 1) / batch);
-  const int64_t block = std::max(min_rows, (rows + blocks - 1) / blocks);
-  const int64_t blocks_per_member = (rows + block - 1) / block;
-  auto work = std::make_shared<Work>();
-  work->items = batch * blocks_per_member;
-  work->run = [layer, fn, block, blocks_per_member](int64_t i) {
-    const int64_t m = i / blocks_per_member, a0 = (i % blocks_per_member) * block;
-    fn(layer, m, a0, std::min(a0 + block, layer.rows));
-  };
-  RunWork(pool, work, max_threads);
+  // blocks of rows of at least ~512 synapses
+  RunBlocks(pool, max_threads, batch, rows, std::max<int64_t>(1, 512 / std::max<int64_t>(1, cols)),
+            [layer, fn](int64_t m, int64_t a0, int64_t a1) { fn(layer, m, a0, a1); });
   return ffi::Error::Success();
 }
 
@@ -438,20 +438,9 @@ ffi::Error ConvTicks(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<
   const ConvLayer layer{h.typed_data(), c.typed_data(), in.typed_data(), out.typed_data(),
                         w_h.typed_data(), h_out->typed_data(), c_out->typed_data(),
                         h_pos->typed_data(), positions, rows, cols, n, micro_ticks};
-  int64_t threads = std::max<int64_t>(1, pool.num_threads());
-  if (max_threads > 0) threads = std::min(threads, max_threads);
-  // ~4 items per thread, each at least ~256 synapse-positions
-  const int64_t min_block = std::max<int64_t>(1, 256 / positions);
-  const int64_t blocks = std::max<int64_t>(1, (4 * threads + batch - 1) / batch);
-  const int64_t block = std::max(min_block, (synapses + blocks - 1) / blocks);
-  const int64_t blocks_per_member = (synapses + block - 1) / block;
-  auto work = std::make_shared<Work>();
-  work->items = batch * blocks_per_member;
-  work->run = [layer, fn, block, blocks_per_member, synapses](int64_t i) {
-    const int64_t m = i / blocks_per_member, s0 = (i % blocks_per_member) * block;
-    fn(layer, m, s0, std::min(s0 + block, synapses));
-  };
-  RunWork(pool, work, max_threads);
+  // blocks of synapses of at least ~256 synapse-positions
+  RunBlocks(pool, max_threads, batch, synapses, std::max<int64_t>(1, 256 / positions),
+            [layer, fn](int64_t m, int64_t s0, int64_t s1) { fn(layer, m, s0, s1); });
   return ffi::Error::Success();
 }
 
