@@ -23,8 +23,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
 from vsml.errors import UserError, check_choice
 
 SCALES = ("smoke", "mini", "paper")
@@ -85,10 +83,9 @@ def typed(value: Any) -> Any:
     if isinstance(value, list):
         return [typed(v) for v in value]
     if isinstance(value, str):
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
+        from vsml.meta.config import parse_value  # how --set reads values (imports JAX)
+
+        parsed = parse_value(value)
         if parsed is None or isinstance(parsed, (bool, int, float)):
             return parsed
     return value
