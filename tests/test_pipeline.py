@@ -289,3 +289,31 @@ def test_paper_dry_run_lists_the_full_grid(snakemake_dry_run):
     assert counts.get("meta_train") == 11 * 4  # every distribution x meta-learned method
     # 44 runs x 6 datasets + 4 online methods x 6 datasets
     assert counts.get("meta_test") == 11 * 4 * 6 + 4 * 6
+
+
+def test_job_times_gathers_benchmark_files(tmp_path, capsys):
+    import runpy
+
+    job_times = runpy.run_path(str(ROOT / "workflow/scripts/job_times.py"))
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+    files = {
+        "train/vsml/plain/mnist-abc.tsv": "390.5\t0:06:30\t812.1\t1\t1\t1\t0\t0\t99\t388.0\n",
+        "test/vsml/mnist-def.tsv": "4.0\t0:00:04\t300.0\t1\t1\t1\t0\t0\t120\t5.0\n",
+        "test/adam-shallow/mnist-123.tsv": "NA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\tNA\n",
+        "cloning/forward.tsv": "60\t0:01:00\t500\t1\t1\t1\t0\t0\t100\t61\n",
+    }
+    for name, line in files.items():
+        path = tmp_path / "mini" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(header + line)
+    out = tmp_path / "times.csv"
+    assert job_times["main"]([str(tmp_path / "mini"), "--out", str(out)]) == 0
+    table = pd.read_csv(out).set_index("job")
+    assert table.loc["vsml/plain/mnist-abc", "kind"] == "train"
+    assert table.loc["vsml/plain/mnist-abc", "method"] == "vsml"
+    assert table.loc["vsml/plain/mnist-abc", "cpu_s"] == 388.0
+    assert table.loc["adam-shallow/mnist-123", "wall_s"] == 0.0  # NA: not measured
+    assert table.loc["forward", "method"] == "cloning"
+    printed = capsys.readouterr().out
+    assert "train" in printed and f"{(390.5 + 4 + 60) / 60:.1f}" in printed
+    assert job_times["main"]([str(tmp_path / "missing")]) == 2

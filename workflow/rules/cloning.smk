@@ -69,6 +69,8 @@ if CL is not None:
             json=f"{CL_RUNS}/forward.json",
         log:
             f"{CL_LOGS}/forward.log",
+        benchmark:
+            f"benchmarks/{SCALE}/cloning/forward.tsv"
         params:
             args=_cl_cmd("--scale", SCALE, *_cloning.pipeline_args(CL, "forward")),
         threads: CL["threads"]["train"]
@@ -83,6 +85,8 @@ if CL is not None:
             json=f"{CL_RUNS}/{{clone}}.json",
         log:
             f"{CL_LOGS}/{{clone}}.log",
+        benchmark:
+            f"benchmarks/{SCALE}/cloning/{{clone}}.tsv"
         wildcard_constraints:
             clone="shallow|deep",
         params:
@@ -100,6 +104,8 @@ if CL is not None:
             summary=f"{CL_RUNS}/eval_{{clone}}_summary.csv",
         log:
             f"{CL_LOGS}/eval_{{clone}}.log",
+        benchmark:
+            f"benchmarks/{SCALE}/cloning/eval_{{clone}}.tsv"
         wildcard_constraints:
             clone="shallow|deep",
         params:

@@ -9,6 +9,8 @@ rule meta_test:
         f"{RUNS}/test/{{test}}.csv",
     log:
         f"logs/{SCALE}/test/{{test}}.log",
+    benchmark:
+        f"benchmarks/{SCALE}/test/{{test}}.tsv"
     wildcard_constraints:
         test=r"[^/]+(/[^/]+)*",
     params:

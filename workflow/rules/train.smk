@@ -9,6 +9,8 @@ rule meta_train:
         f"{RUNS}/train/{{run}}/status.json",
     log:
         f"logs/{SCALE}/train/{{run}}.log",
+    benchmark:
+        f"benchmarks/{SCALE}/train/{{run}}.tsv"
     wildcard_constraints:
         run=r"[^/]+/[^/]+/[^/]+",
     params:

@@ -1,0 +1,89 @@
+"""What the pipeline's jobs cost: one row per job from Snakemake's benchmark files.
+
+    python workflow/scripts/job_times.py benchmarks/mini --out job_times.csv
+
+The meta-training, meta-test and cloning rules write ``benchmarks/<scale>/<kind>/<job>.tsv``
+(wall seconds, CPU seconds, peak memory).  This script gathers them into one tidy CSV
+(kind, method, job, wall_s, cpu_s, max_rss_mb) and prints the totals per kind and method:
+the core-minutes a from-scratch run spends where, to size a laptop run or a cluster job.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+FIELDS = ("kind", "method", "job", "wall_s", "cpu_s", "max_rss_mb")
+
+
+def _number(text: str) -> float:
+    # Snakemake writes "NA" where it could not measure (e.g. a job shorter than its sampling)
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
+def read_benchmarks(root: Path) -> list[dict[str, object]]:
+    """One row per ``<root>/<kind>/<job>.tsv`` (the last line: the job's latest run)."""
+    rows = []
+    for path in sorted(root.rglob("*.tsv")):
+        with open(path, newline="") as f:
+            records = list(csv.DictReader(f, delimiter="\t"))
+        if not records:
+            continue
+        rec = records[-1]
+        job = path.relative_to(root).with_suffix("")
+        kind = job.parts[0]
+        method = job.parts[1] if kind in ("train", "test") and len(job.parts) > 2 else kind
+        rows.append({
+            "kind": kind, "method": method, "job": "/".join(job.parts[1:]),
+            "wall_s": _number(rec.get("s", "NA")), "cpu_s": _number(rec.get("cpu_time", "NA")),
+            "max_rss_mb": _number(rec.get("max_rss", "NA")),
+        })
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path, help="benchmarks/<scale> of a pipeline run")
+    parser.add_argument("--out", type=Path, help="tidy CSV of every job (optional)")
+    args = parser.parse_args(argv)
+    if not args.root.is_dir():
+        print(f"error: {args.root} is not a folder (benchmarks/<scale> after a pipeline run)",
+              file=sys.stderr)
+        return 2
+    rows = read_benchmarks(args.root)
+    if not rows:
+        print(f"error: no benchmark files under {args.root}", file=sys.stderr)
+        return 2
+    if args.out:
+        tmp = args.out.with_name(args.out.name + ".tmp")
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(args.out)
+    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    for r in rows:
+        t = totals[(str(r["kind"]), str(r["method"]))]
+        t[0] += 1
+        t[1] += float(r["wall_s"])  # type: ignore[arg-type]
+        t[2] += float(r["cpu_s"])  # type: ignore[arg-type]
+        t[3] = max(t[3], float(r["wall_s"]))  # type: ignore[arg-type]
+    print(f"{'kind':<8} {'method':<14} {'jobs':>5} {'wall min':>9} {'CPU min':>8} "
+          f"{'longest min':>11}")
+    for (kind, method), (n, wall, cpu, longest) in sorted(totals.items()):
+        print(f"{kind:<8} {method:<14} {n:>5} {wall / 60:>9.1f} {cpu / 60:>8.1f} "
+              f"{longest / 60:>11.1f}")
+    wall = sum(float(r["wall_s"]) for r in rows)  # type: ignore[arg-type]
+    cpu = sum(float(r["cpu_s"]) for r in rows)  # type: ignore[arg-type]
+    print(f"{'all':<23} {len(rows):>5} {wall / 60:>9.1f} {cpu / 60:>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
