@@ -67,3 +67,8 @@ publish:
 	  cp results/$(SCALE)/curves/$$f.csv published/$(SCALE)/appendix_train/curves/ 2>/dev/null; done
 	-cp results/$(SCALE)/appendix_train/claims.csv results/$(SCALE)/appendix_train/claims.md \
 	  results/$(SCALE)/appendix_train/claims.html published/$(SCALE)/appendix_train/
+	# the meta-trained VSML learners (checkpoints/) and the conv run's meta-loss (Fig. 20)
+	-$(BIN)/python workflow/scripts/publish_checkpoints.py --scale $(SCALE)
+	# what every job cost (wall/CPU seconds, memory) when the run recorded its benchmarks
+	-test -d benchmarks/$(SCALE) && $(BIN)/python workflow/scripts/job_times.py \
+	  benchmarks/$(SCALE) --out published/$(SCALE)/job_times.csv

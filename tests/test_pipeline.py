@@ -317,3 +317,38 @@ def test_job_times_gathers_benchmark_files(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "train" in printed and f"{(390.5 + 4 + 60) / 60:.1f}" in printed
     assert job_times["main"]([str(tmp_path / "missing")]) == 2
+
+
+def test_publish_checkpoints_copies_the_planned_runs_only(tmp_path, monkeypatch):
+    import json
+    import runpy
+
+    from vsml.repro import appendix_train
+
+    monkeypatch.chdir(ROOT)  # the script reads config/pipeline.yaml
+    publish = runpy.run_path(str(ROOT / "workflow/scripts/publish_checkpoints.py"))
+    p = plan(scale="mini")
+    runs = tmp_path / "runs"
+    ids = [p.train_job("vsml", v, d).id for v, d in publish["CHECKPOINTS"].values()]
+    ids.append(appendix_train.conv_train_job(p, "mnist", "proj").id)
+    for i, run_id in enumerate(ids):
+        run_dir = runs / "mini" / "train" / run_id
+        run_dir.mkdir(parents=True)
+        (run_dir / "run.json").write_text(json.dumps({"status": "done", "i": i}))
+        (run_dir / "meta_params.npz").write_bytes(b"npz")
+        (run_dir / "metrics.csv").write_text(f"step,meta_loss\n1,{i}\n")
+        (run_dir / "checkpoint.npz").write_bytes(b"optimizer state")
+    # an older run of another config beside them is not published
+    (runs / "mini" / "train" / "vsml" / "plain" / "mnist-0000000000").mkdir()
+    out = tmp_path / "published"
+    args = ["--scale", "mini", "--runs", str(runs), "--out", str(out)]
+    assert publish["main"](args) == 0
+    mnist = out / "mini" / "checkpoints" / "vsml-mnist"
+    assert sorted(f.name for f in mnist.iterdir()) == ["meta_params.npz", "metrics.csv",
+                                                        "run.json"]
+    assert json.loads((mnist / "run.json").read_text())["i"] == 0
+    conv = (out / "mini" / "appendix_train" / "fig20-conv-meta-training.csv").read_text()
+    assert conv.endswith("1,4\n")
+    # an unfinished run is named and fails the command
+    (runs / "mini" / "train" / ids[1] / "run.json").write_text('{"status": "running"}')
+    assert publish["main"](args) == 1

@@ -1,17 +1,25 @@
 """What the pipeline's jobs cost: one row per job from Snakemake's benchmark files.
 
     python workflow/scripts/job_times.py benchmarks/mini --out job_times.csv
+    python workflow/scripts/job_times.py benchmarks/mini --targets figures/fig6.pdf ...
 
 The meta-training, meta-test and cloning rules write ``benchmarks/<scale>/<kind>/<job>.tsv``
 (wall seconds, CPU seconds, peak memory).  This script gathers them into one tidy CSV
 (kind, method, job, wall_s, cpu_s, max_rss_mb) and prints the totals per kind and method:
 the core-minutes a from-scratch run spends where, to size a laptop run or a cluster job.
+With ``--targets``, each target's own from-scratch cost: the jobs ``snakemake -n --forceall
+TARGET`` lists (shared meta-training runs count for every target that needs them), their
+CPU minutes and the wall time they need on ``--cores`` cores (CPU / cores, or the longest
+job if that is longer).  Aggregation and plotting jobs (seconds each) have no benchmark
+file and are not counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import re
+import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -47,10 +55,40 @@ def read_benchmarks(root: Path) -> list[dict[str, object]]:
     return rows
 
 
+def target_jobs(target: str, scale: str) -> list[str]:
+    """Benchmark paths (relative to the repository) of every job ``target`` needs."""
+    cmd = ["snakemake", "-n", "--forceall", "--nolock", target, "--config", f"scale={scale}"]
+    dry = subprocess.run(cmd, capture_output=True, text=True)
+    if dry.returncode != 0:
+        raise SystemExit(f"error: {' '.join(cmd)} failed:\n{dry.stderr[-2000:]}")
+    return re.findall(r"^\s+benchmark: (\S+)$", dry.stdout, flags=re.M)
+
+
+def target_costs(rows: list[dict[str, object]], root: Path, targets: list[str],
+                 cores: int) -> list[dict[str, object]]:
+    """Per target: jobs, jobs measured, CPU minutes, wall minutes on ``cores`` cores."""
+    # the dry run names benchmarks/<scale>/<kind>/<job>.tsv; rows are keyed by <kind>/<job>
+    by_job = {f"{r['kind']}/{r['job']}": r for r in rows}
+    scale = root.name
+    out = []
+    for target in targets:
+        paths = target_jobs(target, scale)
+        keys = ["/".join(Path(p).with_suffix("").parts[2:]) for p in paths]
+        measured = [by_job[k] for k in keys if k in by_job]
+        cpu = sum(float(r["cpu_s"]) for r in measured) / 60  # type: ignore[arg-type]
+        longest = max((float(r["wall_s"]) for r in measured), default=0.0) / 60  # type: ignore[arg-type]
+        out.append({"target": target, "jobs": len(paths), "measured": len(measured),
+                    "cpu_min": cpu, "wall_min": max(cpu / cores, longest)})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root", type=Path, help="benchmarks/<scale> of a pipeline run")
     parser.add_argument("--out", type=Path, help="tidy CSV of every job (optional)")
+    parser.add_argument("--targets", nargs="+", default=[],
+                        help="Snakemake targets whose own from-scratch cost to print")
+    parser.add_argument("--cores", type=int, default=2, help="for --targets (default 2)")
     args = parser.parse_args(argv)
     if not args.root.is_dir():
         print(f"error: {args.root} is not a folder (benchmarks/<scale> after a pipeline run)",
@@ -82,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     wall = sum(float(r["wall_s"]) for r in rows)  # type: ignore[arg-type]
     cpu = sum(float(r["cpu_s"]) for r in rows)  # type: ignore[arg-type]
     print(f"{'all':<23} {len(rows):>5} {wall / 60:>9.1f} {cpu / 60:>8.1f}")
+    if args.targets:
+        print(f"\n{'target':<40} {'jobs':>5} {'measured':>8} {'CPU min':>8} "
+              f"{'wall min on ' + str(args.cores):>14}")
+        for t in target_costs(rows, args.root, args.targets, args.cores):
+            print(f"{t['target']:<40} {t['jobs']:>5} {t['measured']:>8} {t['cpu_min']:>8.1f} "
+                  f"{t['wall_min']:>14.1f}")
     return 0
 
 
