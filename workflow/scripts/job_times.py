@@ -21,8 +21,11 @@ import csv
 import re
 import subprocess
 import sys
-from collections import defaultdict
 from pathlib import Path
+
+import pandas as pd
+
+from vsml.io import write_text_atomic
 
 FIELDS = ("kind", "method", "job", "wall_s", "cpu_s", "max_rss_mb")
 
@@ -35,7 +38,7 @@ def _number(text: str) -> float:
         return 0.0
 
 
-def read_benchmarks(root: Path) -> list[dict[str, object]]:
+def read_benchmarks(root: Path) -> list[dict]:
     """One row per ``<root>/<kind>/<job>.tsv`` (the last line: the job's latest run)."""
     rows = []
     for path in sorted(root.rglob("*.tsv")):
@@ -64,8 +67,7 @@ def target_jobs(target: str, scale: str) -> list[str]:
     return re.findall(r"^\s+benchmark: (\S+)$", dry.stdout, flags=re.M)
 
 
-def target_costs(rows: list[dict[str, object]], root: Path, targets: list[str],
-                 cores: int) -> list[dict[str, object]]:
+def target_costs(rows: list[dict], root: Path, targets: list[str], cores: int) -> list[dict]:
     """Per target: jobs, jobs measured, CPU minutes, wall minutes on ``cores`` cores."""
     # the dry run names benchmarks/<scale>/<kind>/<job>.tsv; rows are keyed by <kind>/<job>
     by_job = {f"{r['kind']}/{r['job']}": r for r in rows}
@@ -75,8 +77,8 @@ def target_costs(rows: list[dict[str, object]], root: Path, targets: list[str],
         paths = target_jobs(target, scale)
         keys = ["/".join(Path(p).with_suffix("").parts[2:]) for p in paths]
         measured = [by_job[k] for k in keys if k in by_job]
-        cpu = sum(float(r["cpu_s"]) for r in measured) / 60  # type: ignore[arg-type]
-        longest = max((float(r["wall_s"]) for r in measured), default=0.0) / 60  # type: ignore[arg-type]
+        cpu = sum(r["cpu_s"] for r in measured) / 60
+        longest = max((r["wall_s"] for r in measured), default=0.0) / 60
         out.append({"target": target, "jobs": len(paths), "measured": len(measured),
                     "cpu_min": cpu, "wall_min": max(cpu / cores, longest)})
     return out
@@ -98,28 +100,19 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"error: no benchmark files under {args.root}", file=sys.stderr)
         return 2
+    table = pd.DataFrame(rows, columns=list(FIELDS))
     if args.out:
-        tmp = args.out.with_name(args.out.name + ".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(args.out)
-    totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
-    for r in rows:
-        t = totals[(str(r["kind"]), str(r["method"]))]
-        t[0] += 1
-        t[1] += float(r["wall_s"])  # type: ignore[arg-type]
-        t[2] += float(r["cpu_s"])  # type: ignore[arg-type]
-        t[3] = max(t[3], float(r["wall_s"]))  # type: ignore[arg-type]
+        write_text_atomic(args.out, table.to_csv(index=False))
+    per_method = table.groupby(["kind", "method"]).agg(
+        jobs=("job", "size"), wall=("wall_s", "sum"), cpu=("cpu_s", "sum"),
+        longest=("wall_s", "max"))
     print(f"{'kind':<8} {'method':<14} {'jobs':>5} {'wall min':>9} {'CPU min':>8} "
           f"{'longest min':>11}")
-    for (kind, method), (n, wall, cpu, longest) in sorted(totals.items()):
-        print(f"{kind:<8} {method:<14} {n:>5} {wall / 60:>9.1f} {cpu / 60:>8.1f} "
-              f"{longest / 60:>11.1f}")
-    wall = sum(float(r["wall_s"]) for r in rows)  # type: ignore[arg-type]
-    cpu = sum(float(r["cpu_s"]) for r in rows)  # type: ignore[arg-type]
-    print(f"{'all':<23} {len(rows):>5} {wall / 60:>9.1f} {cpu / 60:>8.1f}")
+    for (kind, method), t in per_method.iterrows():
+        print(f"{kind:<8} {method:<14} {int(t.jobs):>5} {t.wall / 60:>9.1f} {t.cpu / 60:>8.1f} "
+              f"{t.longest / 60:>11.1f}")
+    print(f"{'all':<23} {len(table):>5} {table.wall_s.sum() / 60:>9.1f} "
+          f"{table.cpu_s.sum() / 60:>8.1f}")
     if args.targets:
         print(f"\n{'target':<40} {'jobs':>5} {'measured':>8} {'CPU min':>8} "
               f"{'wall min on ' + str(args.cores):>14}")

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import yaml
 
 from vsml import data
+from vsml.io import write_bytes_atomic
 from vsml.repro import appendix_train, pipeline
 
 CHECKPOINTS = {
@@ -34,9 +34,7 @@ FILES = ("meta_params.npz", "run.json", "metrics.csv")
 
 
 def _copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    tmp.replace(dst)
+    write_bytes_atomic(dst, src.read_bytes())
 
 
 def _finished(run_dir: Path) -> bool:
