@@ -11,7 +11,9 @@ With ``--targets``, each target's own from-scratch cost: the jobs ``snakemake -n
 TARGET`` lists (shared meta-training runs count for every target that needs them), their
 CPU minutes and the wall time they need on ``--cores`` cores (CPU / cores, or the longest
 job if that is longer).  Aggregation and plotting jobs (seconds each) have no benchmark
-file and are not counted.
+file and are not counted.  The plan depends on which datasets exist (pools, "not run"
+markers), so run ``--targets`` with the pipeline run's ``VSML_DATA_DIR``: without it the
+dry run plans fewer jobs and the costs come out too low.
 """
 
 from __future__ import annotations
