@@ -6,57 +6,45 @@
 # See docs/pipeline.md.  The plan (jobs, cells, hashes) comes from vsml/repro/pipeline.py.
 
 import json
-import os
 import shlex
+import sys
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 from vsml import data
-from vsml.repro import pipeline
+from vsml.errors import UserError
+from vsml.repro import config_schema, pipeline
 from vsml.repro.aggregate import not_run_csv
 
 
 configfile: "config/pipeline.yaml"
 
 
-# $VSML_DATA_DIR (the environment) wins over the config's data_dir
-if config.get("data_dir") and "VSML_DATA_DIR" not in os.environ:
-    os.environ["VSML_DATA_DIR"] = str(config["data_dir"])
-if config.get("jax_cache"):
-    # XLA compilations are shared by every job (equal shapes compile once per machine)
-    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(config["jax_cache"]))
-    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
+# A bad value stops here, before anything is planned, with one line: key, value, what is
+# allowed (workflow/schemas/config.schema.yaml; --config values typed first).
+CONFIG_SCHEMA = "workflow/schemas/config.schema.yaml"
+config.update(config_schema.typed_overrides(config))
+try:
+    validate(config, CONFIG_SCHEMA)
+    SCALE, S = pipeline.resolve_scale(config)
+    pipeline.export_environment(config)
+    PLAN = pipeline.Plan(S, SCALE, data.available)
+except WorkflowError as err:
+    sys.exit(config_schema.one_line(err, f"{workflow.basedir}/{CONFIG_SCHEMA}"))
+except UserError as err:
+    sys.exit(f"{config_schema.PREFIX}: {err}")
 
-SCALE, S = pipeline.resolve_scale(config)
-PLAN = pipeline.Plan(S, SCALE, data.available)
 RES = f"results/{SCALE}"  # tidy tables, claims (small, kept in git)
-RUNS = f"runs/{SCALE}"  # checkpoints and per-step meta-test CSVs (large, ignored by git)
+RUNS = f"runs/{SCALE}"  # checkpoints, per-step meta-test CSVs (large, ignored by git)
 FIGURES = pipeline.FIGURES
 CURVE_FIGURES = pipeline.CURVE_FIGURES
+# the software of every rule for --sdm conda (docs/pipeline.md): workflow/envs/vsml.yaml,
+# named relative to workflow/rules/, where every rule with a command is
+VSML_ENV = "../envs/vsml.yaml"
+
 
 report: "workflow/report/workflow.rst"
-
-
-def write_cells():
-    """results/<scale>/cells/<fig>-<hash>.json: what every bar/curve of a figure is.
-
-    Written while the Snakefile is read (a rule would cost a Snakefile re-parse per
-    figure); the name carries the hash of the content, so a changed figure plan is a new
-    input of its aggregation (which then reruns) and switching back reuses the old file.
-    """
-    from pathlib import Path
-
-    from vsml.io import write_text_atomic
-
-    out = {}
-    for fig in FIGURES:
-        records = PLAN.cell_records(fig)
-        path = Path(f"{RES}/cells/{fig}-{pipeline.short_hash(records)}.json")
-        if not path.exists():
-            write_text_atomic(path, json.dumps(records, indent=1, sort_keys=True) + "\n")
-        out[fig] = str(path)
-    return out
-
-
-CELLS = write_cells()
 
 
 wildcard_constraints:

@@ -20,6 +20,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -109,6 +110,20 @@ def resolve_scale(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if missing:
         raise UserError(f"scale {scale!r} of the pipeline config lacks keys {missing}")
     return scale, settings
+
+
+def export_environment(config: Mapping[str, Any]) -> None:
+    """The config's data folder and XLA cache, for every job (they read the environment).
+
+    ``$VSML_DATA_DIR`` set by the user wins over ``data_dir``; both are optional (datasets
+    default to resources/data), so the Snakefile does not require the variable (``envvars``).
+    """
+    if config.get("data_dir") and "VSML_DATA_DIR" not in os.environ:
+        os.environ["VSML_DATA_DIR"] = str(config["data_dir"])
+    if config.get("jax_cache"):
+        # XLA compilations are shared by every job (equal shapes compile once per machine)
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.abspath(config["jax_cache"]))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
 def distribution(name: str, pool: Sequence[str]) -> tuple[str, ...]:

@@ -21,8 +21,13 @@ rule introspect_table:
         f"logs/{SCALE}/aggregate/{{fig}}.log",
     wildcard_constraints:
         fig="fig9|fig17",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
+        tests=f"{RUNS}/test",
     shell:
-        "vsml introspect-table --cells {input.cells} --tests {RUNS}/test --scale {SCALE} "
+        "vsml introspect-table --cells {input.cells} --tests {params.tests} --scale {params.scale} "
         "--out {output.summary} --steps {output.steps} > {log} 2>&1"
 
 
@@ -39,8 +44,13 @@ rule horizon_table:
         f"logs/{SCALE}/aggregate/{{fig}}.log",
     wildcard_constraints:
         fig="fig19",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
+        tests=f"{RUNS}/test",
     shell:
-        "vsml horizon-table --cells {input.cells} --tests {RUNS}/test --scale {SCALE} "
+        "vsml horizon-table --cells {input.cells} --tests {params.tests} --scale {params.scale} "
         "--out {output.summary} --curves {output.curves} > {log} 2>&1"
 
 
@@ -51,15 +61,17 @@ rule introspect_figure:
     output:
         pdf="figures/{fig}.pdf",
         png=report("figures/{fig}.png", category="Figures", labels={"figure": "{fig}"}),
-    params:
-        scale=SCALE,  # a figure of another scale is rebuilt
     log:
         f"logs/{SCALE}/figure/{{fig}}.log",
     wildcard_constraints:
         fig="fig9|fig17",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,  # a figure of another scale is rebuilt
     shell:
         "vsml introspect-figure --figure {wildcards.fig} --summary {input.summary} "
-        "--steps {input.steps} --scale {SCALE} --out {output.pdf} > {log} 2>&1"
+        "--steps {input.steps} --scale {params.scale} --out {output.pdf} > {log} 2>&1"
 
 
 rule horizon_figure:
@@ -69,15 +81,17 @@ rule horizon_figure:
     output:
         pdf="figures/{fig}.pdf",
         png=report("figures/{fig}.png", category="Figures", labels={"figure": "{fig}"}),
-    params:
-        scale=SCALE,
     log:
         f"logs/{SCALE}/figure/{{fig}}.log",
     wildcard_constraints:
         fig="fig19",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
     shell:
         "vsml horizon-figure --summary {input.summary} --curves {input.curves} "
-        "--scale {SCALE} --out {output.pdf} > {log} 2>&1"
+        "--scale {params.scale} --out {output.pdf} > {log} 2>&1"
 
 
 # the generic aggregate/figure rules (figures.smk) match these figures too: ours win
@@ -98,8 +112,12 @@ rule appendix_mnist_claims:
         html=report(f"{RES}/appendix_mnist/claims.html", category="Claims"),
     log:
         f"logs/{SCALE}/appendix_mnist/claims.log",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
     shell:
-        "vsml claims --summary {input} --figures fig9 fig17 fig19 --scale {SCALE} "
+        "vsml claims --summary {input} --figures fig9 fig17 fig19 --scale {params.scale} "
         "--out {output.csv} > {log} 2>&1"
 
 

@@ -14,32 +14,31 @@ rule fewshot_aggregate:
     input:
         cells=lambda w: CELLS["fig18"],
         tests=lambda w: [f"{RUNS}/test/{t}.csv" for t in PLAN.figure_tests("fig18")],
-        runs=lambda w: [f"{RUNS}/train/{r}/status.json"
-                        for r in _appendix.train_runs(PLAN, "fig18")],
+        runs=lambda w: [
+            f"{RUNS}/train/{r}/status.json" for r in _appendix.train_runs(PLAN, "fig18")
+        ],
     output:
         summary=report(
             f"{RES}/fig18.csv", category="Tables", labels={"figure": "fig18", "table": "summary"}
         ),
         raw=f"{RES}/raw/fig18.csv",
         curves=f"{RES}/curves/fig18.csv",
-    params:
-        per_seed=_FEWSHOT["episodes_per_seed"],
     log:
         f"logs/{SCALE}/aggregate/fig18.log",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
+        tests=f"{RUNS}/test",
+        runs=f"{RUNS}/train",
+        per_seed=_FEWSHOT["episodes_per_seed"],
     shell:
-        "vsml fewshot-aggregate --cells {input.cells} --tests {RUNS}/test --runs {RUNS}/train "
-        "--episodes-per-seed {params.per_seed} --scale {SCALE} --out {output.summary} "
+        "vsml fewshot-aggregate --cells {input.cells} --tests {params.tests} --runs {params.runs} "
+        "--episodes-per-seed {params.per_seed} --scale {params.scale} --out {output.summary} "
         "--raw {output.raw} --curves {output.curves} > {log} 2>&1"
 
 
 ruleorder: fewshot_aggregate > aggregate
-
-
-def _appendix_figure_input(w):
-    out = {"summary": f"{RES}/{w.fig}.csv"}
-    if w.fig in ("fig18", "fig21"):
-        out["curves"] = f"{RES}/curves/{w.fig}.csv"
-    return out
 
 
 rule appendix_figure:
@@ -48,16 +47,18 @@ rule appendix_figure:
     output:
         pdf="figures/{fig}.pdf",
         png=report("figures/{fig}.png", category="Figures", labels={"figure": "{fig}"}),
-    params:
-        scale=SCALE,  # a figure of another scale is rebuilt
-        curves=lambda w, input: f"--curves {input.curves}" if "curves" in input.keys() else "",
     log:
         f"logs/{SCALE}/figure/{{fig}}.log",
     wildcard_constraints:
         fig="|".join(_appendix.FIGURES),
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,  # a figure of another scale is rebuilt
+        curves=lambda w, input: f"--curves {input.curves}" if "curves" in input.keys() else "",
     shell:
         "vsml appendix-figure --figure {wildcards.fig} --summary {input.summary} "
-        "{params.curves} --scale {SCALE} --out {output.pdf} > {log} 2>&1"
+        "{params.curves} --scale {params.scale} --out {output.pdf} > {log} 2>&1"
 
 
 ruleorder: appendix_figure > figure
@@ -74,8 +75,11 @@ rule appendix_claims:
         html=report(f"{RES}/appendix_train/claims.html", category="Claims"),
     log:
         f"logs/{SCALE}/appendix_train/claims.log",
+    conda:
+        VSML_ENV
     params:
+        scale=SCALE,
         figures=" ".join(_appendix.FIGURES),
     shell:
-        "vsml claims --summary {input} --figures {params.figures} --scale {SCALE} "
+        "vsml claims --summary {input} --figures {params.figures} --scale {params.scale} "
         "--out {output.csv} > {log} 2>&1"

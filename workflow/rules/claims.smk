@@ -12,5 +12,9 @@ rule claims:
         html=report(f"{RES}/claims.html", caption="../report/claims.rst", category="Claims"),
     log:
         f"logs/{SCALE}/claims.log",
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
     shell:
-        "vsml claims --summary {input} --scale {SCALE} --out {output.csv} > {log} 2>&1"
+        "vsml claims --summary {input} --scale {params.scale} --out {output.csv} > {log} 2>&1"

@@ -30,22 +30,10 @@ if SCALE in (_cl_config.get("scales") or {}):
     CL = _cloning.pipeline_settings(_cl_config, SCALE)
 else:  # a pipeline scale without cloning settings: the cloning rules are left out
     CL = None
-    print(f"{CLONING_CONFIG} has no scale {SCALE!r}: no cloning rules (figs 5, 10, 11)",
-          file=sys.stderr)
-
-
-def _cl_cmd(*args):
-    return " ".join(shlex.quote(str(a)) for a in args)
-
-
-def _cl_eval_input(w):
-    return f"{CL_RUNS}/{w.clone}.npz"
-
-
-def _cl_backprop_input(w):
-    if w.clone == "deep" and CL["deep"]["init_from_shallow"]:
-        return {"init": f"{CL_RUNS}/shallow.npz"}
-    return {}
+    print(
+        f"{CLONING_CONFIG} has no scale {SCALE!r}: no cloning rules (figs 5, 10, 11)",
+        file=sys.stderr,
+    )
 
 
 _CL_TABLE_INPUT = {
@@ -71,9 +59,11 @@ if CL is not None:
             f"{CL_LOGS}/forward.log",
         benchmark:
             f"benchmarks/{SCALE}/cloning/forward.tsv"
-        params:
-            args=_cl_cmd("--scale", SCALE, *_cloning.pipeline_args(CL, "forward")),
+        conda:
+            VSML_ENV
         threads: CL["threads"]["train"]
+        params:
+            args=_q(["--scale", SCALE, *_cloning.pipeline_args(CL, "forward")]),
         shell:
             "vsml clone-forward {params.args} --out {output.npz} > {log} 2>&1"
 
@@ -89,16 +79,18 @@ if CL is not None:
             f"benchmarks/{SCALE}/cloning/{{clone}}.tsv"
         wildcard_constraints:
             clone="shallow|deep",
-        params:
-            args=lambda w: _cl_cmd("--scale", SCALE, *_cloning.pipeline_args(CL, w.clone)),
-            init=lambda w, input: f"--init {input.init}" if "init" in input.keys() else "",
+        conda:
+            VSML_ENV
         threads: CL["threads"]["train"]
+        params:
+            args=lambda w: _q(["--scale", SCALE, *_cloning.pipeline_args(CL, w.clone)]),
+            init=lambda w, input: f"--init {input.init}" if "init" in input.keys() else "",
         shell:
             "vsml clone-backprop {params.args} {params.init} --out {output.npz} > {log} 2>&1"
 
     rule clone_eval:
         input:
-            _cl_eval_input,
+            lambda w: f"{CL_RUNS}/{w.clone}.npz",
         output:
             curves=f"{CL_RUNS}/eval_{{clone}}.csv",
             summary=f"{CL_RUNS}/eval_{{clone}}_summary.csv",
@@ -108,11 +100,13 @@ if CL is not None:
             f"benchmarks/{SCALE}/cloning/eval_{{clone}}.tsv"
         wildcard_constraints:
             clone="shallow|deep",
+        conda:
+            VSML_ENV
+        threads: CL["threads"]["eval"]
         params:
-            args=_cl_cmd("--scale", SCALE, *_cloning.pipeline_args(CL, "eval")),
+            args=_q(["--scale", SCALE, *_cloning.pipeline_args(CL, "eval")]),
             # the deep-curriculum clone runs both arrangements (Fig. 11)
             depths=lambda w: "shallow" if w.clone == "shallow" else "shallow,deep",
-        threads: CL["threads"]["eval"]
         shell:
             "vsml clone-eval {params.args} --params {input} --depths {params.depths} "
             "--out {output.curves} > {log} 2>&1"
@@ -130,6 +124,8 @@ if CL is not None:
             f"{CL_LOGS}/table_{{table}}.log",
         wildcard_constraints:
             table="fig5|fig10|fig11|clones",
+        conda:
+            VSML_ENV
         shell:
             "vsml clone-table {wildcards.table} --inputs {input} --out {output} > {log} 2>&1"
 
@@ -141,12 +137,14 @@ if CL is not None:
         output:
             pdf="figures/{fig}.pdf",
             png=report("figures/{fig}.png", category="Figures", labels={"figure": "{fig}"}),
-        params:
-            scale=SCALE,  # a figure of another scale is rebuilt
         log:
             f"{CL_LOGS}/figure_{{fig}}.log",
         wildcard_constraints:
             fig="|".join(CL_FIGURES),
+        conda:
+            VSML_ENV
+        params:
+            scale=SCALE,  # a figure of another scale is rebuilt
         shell:
             "vsml clone-figure {wildcards.fig} --inputs {input.curves} --out {output.pdf} "
             "> {log} 2>&1"
@@ -162,8 +160,12 @@ if CL is not None:
             html=report(f"{CL_RES}/claims.html", category="Cloning"),
         log:
             f"{CL_LOGS}/claims.log",
+        conda:
+            VSML_ENV
+        params:
+            scale=SCALE,
         shell:
-            "vsml claims --summary {input} --figures fig5 --scale {SCALE} --out {output.csv} "
+            "vsml claims --summary {input} --figures fig5 --scale {params.scale} --out {output.csv} "
             "> {log} 2>&1"
 
     rule cloning:

@@ -49,8 +49,20 @@ def test_command(test):
     job = test_job(test)
     if job.missing:
         return f"printf %s {shlex.quote(not_run_csv(_not_run(job.missing)))}"
-    args = ["vsml", "meta-test", "--dataset", job.dataset, "--episodes", job.episodes,
-            "--length", job.length, "--seed", job.seed, "--scale", SCALE]
+    args = [
+        "vsml",
+        "meta-test",
+        "--dataset",
+        job.dataset,
+        "--episodes",
+        job.episodes,
+        "--length",
+        job.length,
+        "--seed",
+        job.seed,
+        "--scale",
+        SCALE,
+    ]
     if job.train:
         args += ["--checkpoint", f"{RUNS}/train/{job.train}"]
     else:
@@ -73,5 +85,44 @@ def _figure_tests(w):
 def _figure_input(w):
     out = {"summary": f"{RES}/{w.fig}.csv"}
     if w.fig in CURVE_FIGURES:
+        out["curves"] = f"{RES}/curves/{w.fig}.csv"
+    return out
+
+
+def write_cells():
+    """results/<scale>/cells/<fig>-<hash>.json: what every bar/curve of a figure is.
+
+    Written while the Snakefile is read (a rule would cost a Snakefile re-parse per
+    figure); the name carries the hash of the content, so a changed figure plan is a new
+    input of its aggregation (which then reruns) and switching back reuses the old file.
+    """
+    from pathlib import Path
+
+    from vsml.io import write_text_atomic
+
+    out = {}
+    for fig in FIGURES:
+        records = PLAN.cell_records(fig)
+        path = Path(f"{RES}/cells/{fig}-{pipeline.short_hash(records)}.json")
+        if not path.exists():
+            write_text_atomic(path, json.dumps(records, indent=1, sort_keys=True) + "\n")
+        out[fig] = str(path)
+    return out
+
+
+CELLS = write_cells()
+
+
+# cloning.smk: the deep clone starts from the shallow one (config/cloning.yaml)
+def _cl_backprop_input(w):
+    if w.clone == "deep" and CL["deep"]["init_from_shallow"]:
+        return {"init": f"{CL_RUNS}/shallow.npz"}
+    return {}
+
+
+# appendix_train.smk: Figs. 18 and 21 are drawn with their learning curves
+def _appendix_figure_input(w):
+    out = {"summary": f"{RES}/{w.fig}.csv"}
+    if w.fig in ("fig18", "fig21"):
         out["curves"] = f"{RES}/curves/{w.fig}.csv"
     return out

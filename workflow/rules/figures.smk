@@ -14,8 +14,13 @@ rule aggregate:
         f"logs/{SCALE}/aggregate/{{fig}}.log",
     wildcard_constraints:
         fig="|".join(f for f in FIGURES if f not in CURVE_FIGURES),
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
+        tests=f"{RUNS}/test",
     shell:
-        "vsml aggregate --cells {input.cells} --tests {RUNS}/test --scale {SCALE} "
+        "vsml aggregate --cells {input.cells} --tests {params.tests} --scale {params.scale} "
         "--out {output.summary} --raw {output.raw} > {log} 2>&1"
 
 
@@ -33,8 +38,13 @@ rule aggregate_curves:
         f"logs/{SCALE}/aggregate/{{fig}}.log",
     wildcard_constraints:
         fig="|".join(CURVE_FIGURES),
+    conda:
+        VSML_ENV
+    params:
+        scale=SCALE,
+        tests=f"{RUNS}/test",
     shell:
-        "vsml aggregate --cells {input.cells} --tests {RUNS}/test --scale {SCALE} "
+        "vsml aggregate --cells {input.cells} --tests {params.tests} --scale {params.scale} "
         "--out {output.summary} --raw {output.raw} --curves {output.curves} > {log} 2>&1"
 
 
@@ -49,11 +59,13 @@ rule figure:
             category="Figures",
             labels={"figure": "{fig}"},
         ),
+    log:
+        f"logs/{SCALE}/figure/{{fig}}.log",
+    conda:
+        VSML_ENV
     params:
         scale=SCALE,  # a figure of another scale is rebuilt
         curves=lambda w, input: f"--curves {input.curves}" if "curves" in input.keys() else "",
-    log:
-        f"logs/{SCALE}/figure/{{fig}}.log",
     shell:
         "vsml figure --figure {wildcards.fig} --summary {input.summary} {params.curves} "
-        "--scale {SCALE} --out {output.pdf} > {log} 2>&1"
+        "--scale {params.scale} --out {output.pdf} > {log} 2>&1"

@@ -13,15 +13,17 @@ rule meta_test:
         f"benchmarks/{SCALE}/test/{{test}}.tsv"
     wildcard_constraints:
         test=r"[^/]+(/[^/]+)*",
-    params:
-        cmd=lambda w: test_command(w.test),
-        fingerprint=lambda w: pipeline.short_hash(test_job(w.test)),
-        not_run=lambda w: bool(test_job(w.test).missing),
+    conda:
+        VSML_ENV
     threads: S["threads"]["test"]
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
+    params:
+        cmd=lambda w: test_command(w.test),
+        fingerprint=lambda w: pipeline.short_hash(test_job(w.test)),
+        not_run=lambda w: bool(test_job(w.test).missing),
     shell:
         "if [ {params.not_run} = True ]; then ({params.cmd}) > {output} 2> {log}; "
         "else {params.cmd} {output} > {log} 2>&1; fi"

@@ -13,16 +13,18 @@ rule meta_train:
         f"benchmarks/{SCALE}/train/{{run}}.tsv"
     wildcard_constraints:
         run=r"[^/]+/[^/]+/[^/]+",
-    params:
-        cmd=lambda w: train_command(w.run),
-        # rerun trigger: anything that changes the job (steps, availability, sets)
-        fingerprint=lambda w: pipeline.short_hash(train_job(w.run)),
-    threads: S["threads"]["train"]
     # meta-training is the long pole: start it before the (short) SGD/Adam meta-tests
     priority: 10
+    conda:
+        VSML_ENV
+    threads: S["threads"]["train"]
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=24 * 60,
+    params:
+        cmd=lambda w: train_command(w.run),
+        # rerun trigger: anything that changes the job (steps, availability, sets)
+        fingerprint=lambda w: pipeline.short_hash(train_job(w.run)),
     shell:
         "({params.cmd}) > {output}.tmp 2> {log} && mv {output}.tmp {output}"
