@@ -1,17 +1,21 @@
 # Two entry points (see README):  `make run`  and  `make test`.
-# Both create .venv with everything needed (Python >= 3.11 and pip, no conda).
+# Both create .venv with everything needed (Python 3.11 and pip, no conda), installed from
+# requirements.lock: the exact versions (and hashes) behind published/.
 # `make run` builds Fig. 6 at the default (mini) scale; `make run SCALE=smoke` in minutes.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SCALE  ?= mini
 
-.PHONY: run test test-slurm setup lint bench publish
+.PHONY: run test test-slurm setup lint lock bench publish
 
-$(BIN)/vsml: pyproject.toml
+# the lock pins every package (--no-deps: nothing unlocked comes in), then the project itself
+$(BIN)/vsml: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,cluster]"
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip check
 	touch $(BIN)/vsml
 
 setup: $(BIN)/vsml
@@ -19,9 +23,21 @@ setup: $(BIN)/vsml
 run: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/snakemake --cores all --config scale=$(SCALE) -- figures/fig6.pdf
 
-test: setup
-	$(BIN)/ruff check vsml baselines tests
+test: setup lint
 	$(BIN)/python -m pytest -q
+
+# Python (ruff), the workflow's format (snakefmt) and Snakemake's own linter
+lint: setup
+	$(BIN)/ruff check vsml baselines tests workflow/scripts
+	$(BIN)/snakefmt --check Snakefile workflow/rules
+	$(BIN)/snakemake --lint --config scale=smoke
+
+# Refresh requirements.lock to the newest versions pyproject.toml allows (docs/pipeline.md,
+# "The locked environment"); then `rm -r .venv && make test`, and publish a new run
+lock: setup
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra cluster --generate-hashes \
+	  --python-version 3.11 --upgrade --quiet -o requirements.lock
 
 # The SLURM path on a local single-node cluster (docs/cluster.md): the smoke Fig. 6 through
 # sbatch and `srun -n 2 vsml meta-train --distributed`; the cluster is stopped afterwards.
@@ -33,42 +49,9 @@ test-slurm: setup
 bench: setup
 	$(BIN)/vsml bench
 
-# Copy a finished run's tables, claims and Figs. 6 + 8 to published/$(SCALE)/ (kept in git;
-# the pipeline never reads them, so a run always rebuilds its own results/ and figures/)
+# Copy a finished run's figures, tables, claims tables, checkpoints and job costs to
+# published/$(SCALE)/ (kept in git; the pipeline never reads them, so a run always rebuilds
+# its own results/ and figures/). Fails, publishing nothing, when a required output is
+# missing; FIGURES="fig6 fig8" publishes only those (docs/pipeline.md)
 publish:
-	mkdir -p published/$(SCALE)/figures
-	cp -r results/$(SCALE)/fig6.csv results/$(SCALE)/fig8.csv results/$(SCALE)/raw \
-	  results/$(SCALE)/curves results/$(SCALE)/claims.csv results/$(SCALE)/claims.md \
-	  results/$(SCALE)/claims.html published/$(SCALE)/
-	cp figures/fig6.pdf figures/fig6.png figures/fig8.pdf figures/fig8.png published/$(SCALE)/figures/
-	# Figs. 7 and 12-16 when built (their rows in raw/ and curves/ came with the folders above)
-	-for f in fig7 fig12 fig13 fig14 fig15 fig16; do test -f results/$(SCALE)/$$f.csv \
-	  && cp results/$(SCALE)/$$f.csv published/$(SCALE)/ \
-	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; done
-	# the cloning figures and tables too, when `snakemake cloning` was built ('-': optional)
-	-cp -r results/$(SCALE)/cloning published/$(SCALE)/
-	-cp figures/fig5.pdf figures/fig5.png figures/fig10.pdf figures/fig10.png \
-	  figures/fig11.pdf figures/fig11.png published/$(SCALE)/figures/
-	# App. B Figs. 9, 17, 19 (introspection, short-horizon bias; `snakemake appendix_mnist`)
-	-mkdir -p published/$(SCALE)/appendix_mnist/introspection \
-	  published/$(SCALE)/appendix_mnist/curves
-	-for f in fig9 fig17 fig19; do cp results/$(SCALE)/$$f.csv published/$(SCALE)/appendix_mnist/ \
-	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; done
-	-cp results/$(SCALE)/introspection/fig9.csv results/$(SCALE)/introspection/fig17.csv \
-	  published/$(SCALE)/appendix_mnist/introspection/
-	-cp results/$(SCALE)/curves/fig19.csv published/$(SCALE)/appendix_mnist/curves/
-	-cp results/$(SCALE)/appendix_mnist/claims.csv results/$(SCALE)/appendix_mnist/claims.md \
-	  results/$(SCALE)/appendix_mnist/claims.html published/$(SCALE)/appendix_mnist/
-	# App. B Figs. 18, 20, 21 (Omniglot, conv VSML, CIFAR-10) when built; their claims table
-	-mkdir -p published/$(SCALE)/appendix_train/raw published/$(SCALE)/appendix_train/curves
-	-for f in fig18 fig20 fig21; do cp results/$(SCALE)/$$f.csv published/$(SCALE)/appendix_train/ \
-	  && cp results/$(SCALE)/raw/$$f.csv published/$(SCALE)/appendix_train/raw/ \
-	  && cp figures/$$f.pdf figures/$$f.png published/$(SCALE)/figures/; \
-	  cp results/$(SCALE)/curves/$$f.csv published/$(SCALE)/appendix_train/curves/ 2>/dev/null; done
-	-cp results/$(SCALE)/appendix_train/claims.csv results/$(SCALE)/appendix_train/claims.md \
-	  results/$(SCALE)/appendix_train/claims.html published/$(SCALE)/appendix_train/
-	# the meta-trained VSML learners (checkpoints/) and the conv run's meta-loss (Fig. 20)
-	-$(BIN)/python workflow/scripts/publish_checkpoints.py --scale $(SCALE)
-	# what every job cost (wall/CPU seconds, memory) when the run recorded its benchmarks
-	-test -d benchmarks/$(SCALE) && $(BIN)/python workflow/scripts/job_times.py \
-	  benchmarks/$(SCALE) --out published/$(SCALE)/job_times.csv
+	$(BIN)/python workflow/scripts/publish.py --scale $(SCALE) $(if $(FIGURES),--figures $(FIGURES))

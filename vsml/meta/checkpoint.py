@@ -26,6 +26,7 @@ import numpy as np
 from vsml.errors import UserError
 from vsml.io import atomic_write  # noqa: F401  (re-exported)
 from vsml.learner import PyTree
+from vsml.lock import lock_status
 
 # --------------------------------------------------------------------------- atomic files
 
@@ -159,6 +160,7 @@ def versions() -> dict[str, str]:
             out[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
             out[pkg] = "missing"
+    out["lock"] = lock_status()  # requirements.lock and whether it is what runs (vsml.lock)
     out["backend"] = jax.default_backend()
     out["devices"] = str(jax.device_count())
     return out

@@ -36,6 +36,7 @@ import pandas as pd
 
 from vsml.errors import UserError
 from vsml.io import write_text_atomic
+from vsml.lock import lock_status
 
 CELL_COLUMNS = ["figure", "row", "panel", "method", "train", "variant", "test", "dataset",
                 "seen"]
@@ -50,13 +51,14 @@ NOT_RUN = "not run"
 
 
 def versions() -> str:
-    """Package versions as one provenance string ("python=3.11.9;jax=0.10.2;...")."""
+    """Package versions as one provenance string ("python=3.11.9;jax=0.10.2;...;lock=...")."""
     out = [f"python={platform.python_version()}"]
     for pkg in ("vsml-repro", "jax", "jaxlib", "optax", "numpy", "pandas", "matplotlib"):
         try:
             out.append(f"{pkg}={md.version(pkg)}")
         except md.PackageNotFoundError:
             out.append(f"{pkg}=missing")
+    out.append(f"lock={lock_status()}")  # requirements.lock and whether it is what runs
     return ";".join(out)
 
 
