@@ -13,23 +13,24 @@ CPU minutes and the wall time they need on ``--cores`` cores (CPU / cores, or th
 job if that is longer).  Aggregation and plotting jobs (seconds each) have no benchmark
 file and are not counted.  The plan depends on which datasets exist (pools, "not run"
 markers), so run ``--targets`` with the pipeline run's ``VSML_DATA_DIR``: without it the
-dry run plans fewer jobs and the costs come out too low.
+dry run plans fewer jobs and the costs come out too low.  Reading the dry run and the
+per-target cost live in vsml/repro/cost.py, shared with ``vsml plan`` (which also
+extrapolates what is not measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 
+from vsml.errors import UserError
 from vsml.io import write_text_atomic
-
-FIELDS = ("kind", "method", "job", "wall_s", "cpu_s", "max_rss_mb")
+from vsml.repro.cost import JOB_TIME_FIELDS as FIELDS
+from vsml.repro.cost import benchmark_job, target_costs
 
 
 def _number(text: str) -> float:
@@ -49,41 +50,18 @@ def read_benchmarks(root: Path) -> list[dict]:
         if not records:
             continue
         rec = records[-1]
-        job = path.relative_to(root).with_suffix("")
-        kind = job.parts[0]
-        method = job.parts[1] if kind in ("train", "test") and len(job.parts) > 2 else kind
+        kind, method, job = benchmark_job(path.relative_to(root))
         rows.append({
-            "kind": kind, "method": method, "job": "/".join(job.parts[1:]),
+            "kind": kind, "method": method, "job": job,
             "wall_s": _number(rec.get("s", "NA")), "cpu_s": _number(rec.get("cpu_time", "NA")),
             "max_rss_mb": _number(rec.get("max_rss", "NA")),
         })
     return rows
 
 
-def target_jobs(target: str, scale: str) -> list[str]:
-    """Benchmark paths (relative to the repository) of every job ``target`` needs."""
-    cmd = ["snakemake", "-n", "--forceall", "--nolock", target, "--config", f"scale={scale}"]
-    dry = subprocess.run(cmd, capture_output=True, text=True)
-    if dry.returncode != 0:
-        raise SystemExit(f"error: {' '.join(cmd)} failed:\n{dry.stderr[-2000:]}")
-    return re.findall(r"^\s+benchmark: (\S+)$", dry.stdout, flags=re.M)
-
-
-def target_costs(rows: list[dict], root: Path, targets: list[str], cores: int) -> list[dict]:
-    """Per target: jobs, jobs measured, CPU minutes, wall minutes on ``cores`` cores."""
-    # the dry run names benchmarks/<scale>/<kind>/<job>.tsv; rows are keyed by <kind>/<job>
-    by_job = {f"{r['kind']}/{r['job']}": r for r in rows}
-    scale = root.name
-    out = []
-    for target in targets:
-        paths = target_jobs(target, scale)
-        keys = ["/".join(Path(p).with_suffix("").parts[2:]) for p in paths]
-        measured = [by_job[k] for k in keys if k in by_job]
-        cpu = sum(r["cpu_s"] for r in measured) / 60
-        longest = max((r["wall_s"] for r in measured), default=0.0) / 60
-        out.append({"target": target, "jobs": len(paths), "measured": len(measured),
-                    "cpu_min": cpu, "wall_min": max(cpu / cores, longest)})
-    return out
+def tidy_table(rows: list[dict]) -> pd.DataFrame:
+    """The tidy CSV's table (``--out``; publish.py writes it as published/<scale>/job_times.csv)."""
+    return pd.DataFrame(rows, columns=list(FIELDS))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if not rows:
         print(f"error: no benchmark files under {args.root}", file=sys.stderr)
         return 2
-    table = pd.DataFrame(rows, columns=list(FIELDS))
+    table = tidy_table(rows)
     if args.out:
         write_text_atomic(args.out, table.to_csv(index=False))
     per_method = table.groupby(["kind", "method"]).agg(
@@ -118,7 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.targets:
         print(f"\n{'target':<40} {'jobs':>5} {'measured':>8} {'CPU min':>8} "
               f"{'wall min on ' + str(args.cores):>14}")
-        for t in target_costs(rows, args.root, args.targets, args.cores):
+        try:  # the dry runs (shared with vsml plan, vsml/repro/cost.py)
+            costs = target_costs(rows, args.root.name, args.targets, args.cores)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        for t in costs:
             print(f"{t['target']:<40} {t['jobs']:>5} {t['measured']:>8} {t['cpu_min']:>8.1f} "
                   f"{t['wall_min']:>14.1f}")
     return 0
