@@ -22,6 +22,7 @@ COMMANDS = {
     "aggregate": "vsml.repro.aggregate",
     "figure": "vsml.repro.figures",
     "claims": "vsml.repro.claims",
+    "plan": "vsml.repro.cost",
     "introspect-table": "vsml.repro.introspection",
     "introspect-figure": "vsml.repro.introspection",
     "horizon-table": "vsml.repro.introspection",
