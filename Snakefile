@@ -42,6 +42,8 @@ CURVE_FIGURES = pipeline.CURVE_FIGURES
 # the software of every rule for --sdm conda (docs/pipeline.md): workflow/envs/vsml.yaml,
 # named relative to workflow/rules/, where every rule with a command is
 VSML_ENV = "../envs/vsml.yaml"
+# why a claim is not reproduced (the claims tables' diagnosis column; docs/diagnosis.md)
+DIAGNOSES = "config/diagnoses.yaml"
 
 
 report: "workflow/report/workflow.rst"

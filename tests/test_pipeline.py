@@ -251,6 +251,31 @@ def test_claims_verdicts_follow_fixed_rules():
     assert "fig16 not built" in table.loc["fig16-projection-vsml-fashion", "reason"]
     html = claims.to_html(table.reset_index(), "test")
     assert "reproduced" in html and "<table>" in html
+    # a diagnosis explains a "not reproduced" verdict and never a reproduced one
+    diagnoses = {"fig6-fashion-close-to-sgd": "horizon (docs/x.md)",
+                 "fig6-faster-than-adam": "unused (docs/y.md)"}
+    table = claims.evaluate({"fig6": fig6, "fig8": fig8}, "test", diagnoses=diagnoses)
+    table = table.set_index("id")
+    assert table.loc["fig6-fashion-close-to-sgd", "diagnosis"] == "horizon (docs/x.md)"
+    assert table.loc["fig6-faster-than-adam", "diagnosis"] == ""
+    assert table.loc["fig6-vsml-beats-metarnn-fashion", "diagnosis"] == ""
+    assert "horizon (docs/x.md)" in claims.to_markdown(table.reset_index())
+    assert "horizon (docs/x.md)" in claims.to_html(table.reset_index(), "test")
+
+
+def test_diagnoses_file_is_checked(tmp_path):
+    path = tmp_path / "diagnoses.yaml"
+    path.write_text("mini:\n  fig6-fashion-close-to-sgd:\n    diagnosis: horizon\n"
+                    "    evidence: docs/diagnosis.md#fig-6\n")
+    assert claims.load_diagnoses(path, "mini", claims.CLAIMS) == {
+        "fig6-fashion-close-to-sgd": "horizon (docs/diagnosis.md#fig-6)"}
+    assert claims.load_diagnoses(path, "paper", claims.CLAIMS) == {}
+    path.write_text("mini:\n  fig6-fashion-close-to-sdg:\n    diagnosis: x\n    evidence: y\n")
+    with pytest.raises(UserError, match="did you mean 'fig6-fashion-close-to-sgd'"):
+        claims.load_diagnoses(path, "mini", claims.CLAIMS)
+    path.write_text("mini:\n  fig6-fashion-close-to-sgd:\n    diagnosis: horizon\n")
+    with pytest.raises(UserError, match="needs a 'diagnosis'.*and an 'evidence'"):
+        claims.load_diagnoses(path, "mini", claims.CLAIMS)
 
 
 # ----------------------------------------------------------------------------- figures

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +38,7 @@ from vsml.repro.judging import (  # noqa: F401  (COLUMNS, the verdicts: the tabl
     cell_estimate,
     difference,
     judge,
+    load_diagnoses,
     pct,
     to_html,
     to_markdown,
@@ -336,11 +337,13 @@ CLAIMS += APPENDIX_CLAIMS
 
 
 def evaluate(summaries: dict[str, pd.DataFrame], scale: str = "",
-             figures: Sequence[str] | None = None) -> pd.DataFrame:
+             figures: Sequence[str] | None = None,
+             diagnoses: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The claims table (``COLUMNS``) for the figures in ``summaries``.
 
-    ``figures``: only the claims about these figures (default: every claim)."""
-    return judge(CLAIMS, summaries, scale, figures)
+    ``figures``: only the claims about these figures (default: every claim);
+    ``diagnoses``: claim id -> why it is not reproduced (``load_diagnoses``)."""
+    return judge(CLAIMS, summaries, scale, figures, diagnoses)
 
 
 def run_cli(args: argparse.Namespace) -> int:
@@ -351,7 +354,8 @@ def run_cli(args: argparse.Namespace) -> int:
         frame["row"] = frame["row"].fillna("")
         name = str(frame.figure.iloc[0]) if len(frame) else Path(path).stem
         summaries[name] = frame
-    claims = evaluate(summaries, args.scale, getattr(args, "figures", None))
+    diagnoses = load_diagnoses(args.diagnoses, args.scale, CLAIMS) if args.diagnoses else {}
+    claims = evaluate(summaries, args.scale, getattr(args, "figures", None), diagnoses)
     out = Path(args.out)
     buf = io.StringIO()
     claims.to_csv(buf, index=False, float_format="%.4f")
@@ -372,6 +376,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--figures", nargs="+", default=None,
                         help="only the claims about these figures (e.g. fig5 for the cloning "
                         "claims table); default: every claim")
+    parser.add_argument("--diagnoses", default=None,
+                        help="YAML of why claims are not reproduced, per scale and claim id "
+                        "(config/diagnoses.yaml); fills the diagnosis column of those rows")
     parser.add_argument("--out", required=True, help="claims CSV (.md and .html next to it)")
     parser.set_defaults(func=run_cli)
     return parser

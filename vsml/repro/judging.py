@@ -14,6 +14,9 @@ results:
 * "A learns on task X": the interval of A's mean lies above chance level (1 / classes).
 * A claim whose cells did not run (data unavailable, figure not built) is "not run" with
   the reason; a claim is never silently dropped.
+* A "not reproduced" verdict carries its ``diagnosis`` when ``config/diagnoses.yaml`` has one
+  for the claim at that scale: the cause in a few words and the experiment behind it,
+  written after the verdict (it explains, the rule stays; docs/diagnosis.md).
 
 The claims themselves: ``vsml.repro.claims`` (Sec. 4, Figs. 5-8, 12-16) and
 ``vsml.repro.claims_appendix`` (App. B, Figs. 9, 17-21).
@@ -24,10 +27,13 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pandas as pd
+import yaml
 
+from vsml.errors import UserError, check_choice
 from vsml.repro.aggregate import versions
 
 Z95 = 1.96
@@ -36,7 +42,7 @@ LIMITED = 0.05  # "limited effect": the whole interval within +-5 points
 CHANCE = {"mnist": 0.1, "fashion_mnist": 0.1, "kmnist": 0.1, "random": 0.1,
           "emnist": 1 / 62, "sum_sign": 0.5, "cifar10": 0.1}
 COLUMNS = ["id", "figure", "claim", "rule", "value", "estimate", "ci_low", "ci_high",
-           "cells", "verdict", "reason", "scale", "versions"]
+           "cells", "verdict", "reason", "diagnosis", "scale", "versions"]
 REPRODUCED, NOT_REPRODUCED, NOT_RUN = "reproduced", "not reproduced", "not run"
 
 
@@ -136,12 +142,42 @@ def beats(fig: str, a: dict, b: dict, at: int, margin: float = 0.0):
     return check
 
 
+def load_diagnoses(path: str | Path, scale: str, claims: Sequence[Claim]) -> dict[str, str]:
+    """``{claim id: "cause (evidence)"}`` of ``scale`` in a diagnoses file (YAML).
+
+    The file maps scale -> claim id -> ``{diagnosis: ..., evidence: ...}``; the evidence
+    names where the experiment is written up (docs/diagnosis.md#section).  Unknown claim ids
+    and entries without both fields are refused, naming the valid choices."""
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except OSError as err:
+        raise UserError(f"diagnoses file {path}: {err.strerror}") from None
+    if not isinstance(raw, Mapping) or not all(isinstance(v, Mapping) or v is None
+                                               for v in raw.values()):
+        raise UserError(f"diagnoses file {path} must map scale -> claim id -> "
+                        "{diagnosis, evidence}")
+    ids = [c.id for c in claims]
+    out = {}
+    for claim_id, entry in (raw.get(scale) or {}).items():
+        check_choice(f"claim id in {path} ({scale})", claim_id, ids)
+        if not isinstance(entry, Mapping) or not entry.get("diagnosis") or not entry.get(
+                "evidence"):
+            raise UserError(f"{path}: {scale}.{claim_id} needs a 'diagnosis' (the cause) and "
+                            "an 'evidence' (where the experiment is written up)")
+        out[claim_id] = f"{' '.join(str(entry['diagnosis']).split())} ({entry['evidence']})"
+    return out
+
+
 def judge(claims: Sequence[Claim], summaries: dict[str, pd.DataFrame], scale: str = "",
-          figures: Sequence[str] | None = None) -> pd.DataFrame:
+          figures: Sequence[str] | None = None,
+          diagnoses: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The claims table (``COLUMNS``) of ``claims`` for the figures in ``summaries``.
 
-    ``figures``: only the claims about these figures (default: every claim)."""
+    ``figures``: only the claims about these figures (default: every claim).
+    ``diagnoses``: claim id -> diagnosis, shown for "not reproduced" verdicts only."""
     tables = Tables(summaries)
+    diagnoses = diagnoses or {}
     vers = versions()
     rows = []
     for claim in claims:
@@ -159,17 +195,22 @@ def judge(claims: Sequence[Claim], summaries: dict[str, pd.DataFrame], scale: st
             row.update(value=value, estimate=est.mean, ci_low=est.low if finite else None,
                        ci_high=est.high if finite else None, cells=est.n_cells,
                        verdict=REPRODUCED if ok else NOT_REPRODUCED,
-                       reason="" if finite else "one seed: no interval")
+                       reason="" if finite else "one seed: no interval",
+                       diagnosis="" if ok else diagnoses.get(claim.id, ""))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def _text(value) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def to_markdown(claims: pd.DataFrame) -> str:
-    lines = ["| claim | figure | our value | rule | verdict |", "|---|---|---|---|---|"]
+    lines = ["| claim | figure | our value | rule | verdict | diagnosis |",
+             "|---|---|---|---|---|---|"]
     for _, r in claims.iterrows():
-        verdict = r.verdict + (f" ({r.reason})" if isinstance(r.reason, str) and r.reason
-                               else "")
-        cells = [r.claim, r.figure, r.value if isinstance(r.value, str) else "", r.rule, verdict]
+        verdict = r.verdict + (f" ({r.reason})" if _text(r.reason) else "")
+        cells = [r.claim, r.figure, _text(r.value), r.rule, verdict, _text(r.get("diagnosis"))]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -183,7 +224,8 @@ def to_html(claims: pd.DataFrame, scale: str = "") -> str:
         verdict = html.escape(r.verdict + (f" ({reason})" if reason else ""))
         rows.append(f"<tr><td>{html.escape(r.claim)}</td><td>{r.figure}</td>"
                     f"<td>{html.escape(value)}</td><td>{html.escape(r.rule)}</td>"
-                    f"<td style='background:{colors.get(r.verdict, '#fff')}'>{verdict}</td></tr>")
+                    f"<td style='background:{colors.get(r.verdict, '#fff')}'>{verdict}</td>"
+                    f"<td>{html.escape(_text(r.get('diagnosis')))}</td></tr>")
     counts = claims.verdict.value_counts().to_dict()
     summary = ", ".join(f"{v}: {counts.get(v, 0)}" for v in (REPRODUCED, NOT_REPRODUCED, NOT_RUN))
     return ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Claims</title>"
@@ -193,4 +235,5 @@ def to_html(claims: pd.DataFrame, scale: str = "") -> str:
             f"<p>{summary}. Rules fixed in vsml/repro/claims.py and claims_appendix.py "
             "before results were seen.</p>"
             "<table><tr><th>claim</th><th>figure</th><th>our value</th><th>rule</th>"
-            "<th>verdict</th></tr>" + "".join(rows) + "</table></body></html>\n")
+            "<th>verdict</th><th>diagnosis (why not reproduced, and the experiment)</th></tr>"
+            + "".join(rows) + "</table></body></html>\n")

@@ -105,7 +105,8 @@ ruleorder: horizon_figure > figure
 # claims_figures decides whether the main claims table judges them too.
 rule appendix_mnist_claims:
     input:
-        [f"{RES}/{fig}.csv" for fig in ("fig9", "fig17", "fig19")],
+        summaries=[f"{RES}/{fig}.csv" for fig in ("fig9", "fig17", "fig19")],
+        diagnoses=DIAGNOSES,
     output:
         csv=f"{RES}/appendix_mnist/claims.csv",
         md=f"{RES}/appendix_mnist/claims.md",
@@ -117,7 +118,8 @@ rule appendix_mnist_claims:
     params:
         scale=SCALE,
     shell:
-        "vsml claims --summary {input} --figures fig9 fig17 fig19 --scale {params.scale} "
+        "vsml claims --summary {input.summaries} --diagnoses {input.diagnoses} "
+        "--figures fig9 fig17 fig19 --scale {params.scale} "
         "--out {output.csv} > {log} 2>&1"
 
 

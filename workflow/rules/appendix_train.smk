@@ -68,7 +68,8 @@ ruleorder: appendix_figure > figure
 # appendix_train.claims_figures (default all three; the others' claims say "not run").
 rule appendix_claims:
     input:
-        [f"{RES}/{fig}.csv" for fig in _appendix.claims_figures(PLAN)],
+        summaries=[f"{RES}/{fig}.csv" for fig in _appendix.claims_figures(PLAN)],
+        diagnoses=DIAGNOSES,
     output:
         csv=f"{RES}/appendix_train/claims.csv",
         md=f"{RES}/appendix_train/claims.md",
@@ -81,5 +82,6 @@ rule appendix_claims:
         scale=SCALE,
         figures=" ".join(_appendix.FIGURES),
     shell:
-        "vsml claims --summary {input} --figures {params.figures} --scale {params.scale} "
+        "vsml claims --summary {input.summaries} --diagnoses {input.diagnoses} "
+        "--figures {params.figures} --scale {params.scale} "
         "--out {output.csv} > {log} 2>&1"

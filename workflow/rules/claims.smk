@@ -5,7 +5,8 @@
 
 rule claims:
     input:
-        expand(f"{RES}/{{fig}}.csv", fig=PLAN.claims_figures),
+        summaries=expand(f"{RES}/{{fig}}.csv", fig=PLAN.claims_figures),
+        diagnoses=DIAGNOSES,
     output:
         csv=f"{RES}/claims.csv",
         md=f"{RES}/claims.md",
@@ -17,4 +18,5 @@ rule claims:
     params:
         scale=SCALE,
     shell:
-        "vsml claims --summary {input} --scale {params.scale} --out {output.csv} > {log} 2>&1"
+        "vsml claims --summary {input.summaries} --diagnoses {input.diagnoses} "
+        "--scale {params.scale} --out {output.csv} > {log} 2>&1"

@@ -153,7 +153,8 @@ if CL is not None:
 
     rule clone_claims:
         input:
-            f"{CL_RES}/fig5.csv",
+            summaries=f"{CL_RES}/fig5.csv",
+            diagnoses=DIAGNOSES,
         output:
             csv=f"{CL_RES}/claims.csv",
             md=f"{CL_RES}/claims.md",
@@ -165,7 +166,8 @@ if CL is not None:
         params:
             scale=SCALE,
         shell:
-            "vsml claims --summary {input} --figures fig5 --scale {params.scale} --out {output.csv} "
+            "vsml claims --summary {input.summaries} --diagnoses {input.diagnoses} "
+            "--figures fig5 --scale {params.scale} --out {output.csv} "
             "> {log} 2>&1"
 
     rule cloning:
