@@ -42,3 +42,29 @@ def test_published_learner_learns_a_users_data(tmp_path, name):
     # measured after 300: 71-91% (published/mini/checkpoints/README.md) vs 25% (chance);
     # the learned algorithm, not the architecture, does it
     assert learned["mean"] >= 0.6 and untrained["mean"] <= 0.4
+
+
+CLAIMS_TABLES = sorted((ROOT / "published").glob("*/claims.csv")) + sorted(
+    (ROOT / "published").glob("*/*/claims.csv"))
+
+
+@pytest.mark.parametrize("path", CLAIMS_TABLES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_published_not_reproduced_verdict_has_its_diagnosis(path):
+    """A "not reproduced" row explains itself: config/diagnoses.yaml has the cause, and the
+    experiment behind it is written up in docs/diagnosis.md, section "## <claim id>"."""
+    import pandas as pd
+    import yaml
+
+    table = pd.read_csv(path, keep_default_na=False)
+    diagnoses = yaml.safe_load((ROOT / "config" / "diagnoses.yaml").read_text())
+    text = (ROOT / "docs" / "diagnosis.md").read_text()
+    sections = {line[3:].strip() for line in text.splitlines() if line.startswith("## ")}
+    scale = str(table.scale.iloc[0])
+    failed = table[table.verdict == "not reproduced"]
+    for _, row in failed.iterrows():
+        entry = (diagnoses.get(scale) or {}).get(row.id)
+        assert entry, f"{row.id}: no diagnosis in config/diagnoses.yaml ({scale})"
+        assert row.diagnosis.startswith(" ".join(entry["diagnosis"].split())), row.id
+        assert entry["evidence"] == f"docs/diagnosis.md#{row.id}", row.id
+        assert row.id in sections, f"docs/diagnosis.md has no section '## {row.id}'"
+    assert (table[table.verdict != "not reproduced"].diagnosis == "").all()
