@@ -126,6 +126,27 @@ def export_environment(config: Mapping[str, Any]) -> None:
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.5")
 
 
+def load_plan(root: str | os.PathLike, scale: str | None = None,
+              config_file: str | os.PathLike = "config/pipeline.yaml") -> Plan:
+    """The plan of ``root``'s pipeline config (relative to ``root``) at ``scale`` (default:
+    the config's), as the Snakefile builds it: the same environment, datasets and method
+    config files."""
+    import contextlib
+
+    import yaml
+
+    from vsml import data
+
+    with contextlib.chdir(root):  # run config files, data_dir and resources/data are relative
+        with open(config_file) as f:
+            config = yaml.safe_load(f) or {}
+        if scale is not None:
+            config["scale"] = scale
+        name, settings = resolve_scale(config)  # unknown scale: UserError
+        export_environment(config)
+        return Plan(settings, name, data.available)
+
+
 def distribution(name: str, pool: Sequence[str]) -> tuple[str, ...]:
     """Datasets of a meta-training distribution: a dataset, ``all`` or ``all_but_X``."""
     if name == "all":

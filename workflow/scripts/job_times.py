@@ -14,7 +14,7 @@ job if that is longer).  Aggregation and plotting jobs (seconds each) have no be
 file and are not counted.  The plan depends on which datasets exist (pools, "not run"
 markers), so run ``--targets`` with the pipeline run's ``VSML_DATA_DIR``: without it the
 dry run plans fewer jobs and the costs come out too low.  Reading the dry run and the
-per-target cost live in vsml/repro/cost.py, shared with ``vsml plan`` (which also
+per-target cost live in vsml/repro/dryrun.py, shared with ``vsml plan`` (which also
 extrapolates what is not measured).
 """
 
@@ -30,7 +30,7 @@ import pandas as pd
 from vsml.errors import UserError
 from vsml.io import write_text_atomic
 from vsml.repro.cost import JOB_TIME_FIELDS as FIELDS
-from vsml.repro.cost import benchmark_job, target_costs
+from vsml.repro.dryrun import benchmark_job, target_costs
 
 
 def _number(text: str) -> float:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.targets:
         print(f"\n{'target':<40} {'jobs':>5} {'measured':>8} {'CPU min':>8} "
               f"{'wall min on ' + str(args.cores):>14}")
-        try:  # the dry runs (shared with vsml plan, vsml/repro/cost.py)
+        try:  # the dry runs (shared with vsml plan, vsml/repro/dryrun.py)
             costs = target_costs(rows, args.root.name, args.targets, args.cores)
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import re
 import shlex
 import sys
@@ -38,7 +37,6 @@ from pathlib import Path
 
 import yaml
 
-from vsml import data
 from vsml.errors import UserError
 from vsml.io import write_bytes_atomic
 from vsml.repro import appendix_train, introspection, pipeline
@@ -100,19 +98,6 @@ class Extra:
 def fig_number(fig: str) -> int:
     """For the order of the paper (by name, fig10 would come before fig5)."""
     return int(fig.removeprefix("fig"))
-
-
-def load_plan(root: Path, scale: str, config: Path | None = None) -> pipeline.Plan:
-    """The scale's plan, made as the Snakefile makes it in ``root`` (dataset availability and
-    the method configs that the run folders' hashes come from included)."""
-    config_path = config or root / "config" / "pipeline.yaml"
-    settings = yaml.safe_load(config_path.read_text())
-    if settings.get("data_dir") and "VSML_DATA_DIR" not in os.environ:
-        # as the Snakefile: the config's data_dir (relative to the repository)
-        os.environ["VSML_DATA_DIR"] = str(root / settings["data_dir"])
-    name, resolved = pipeline.resolve_scale({**settings, "scale": scale})
-    with contextlib.chdir(root):  # config/default.yaml etc. are read relative to it
-        return pipeline.Plan(resolved, name, data.available)
 
 
 def has_cloning(root: Path, scale: str) -> bool:
@@ -305,7 +290,7 @@ def publish(root: Path, scale: str, dest: Path, chosen: Sequence[str] | None = N
             echo: Callable[[str], None] = print) -> int:
     """Copy the scale's outputs from ``root`` to ``dest``/<scale>; 0 only if every required
     one was there (then all of them are copied), 1 if one is missing (then none is)."""
-    plan = load_plan(root, scale)
+    plan = pipeline.load_plan(root, scale)
     cloning = has_cloning(root, plan.scale)
     figures, claims = plan_groups(plan, cloning)
     required, skipped, skipped_claims = select(figures, claims, chosen)

@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 from vsml.io import write_bytes_atomic
+from vsml.repro import pipeline
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from publish import CHECKPOINTS, load_plan, run_extras  # noqa: E402, F401
+from publish import CHECKPOINTS, run_extras  # noqa: E402, F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", default="runs", help="the pipeline's runs/ folder")
     parser.add_argument("--out", default="published", help="published/ folder")
     args = parser.parse_args(argv)
-    plan = load_plan(Path("."), args.scale, Path(args.config))
+    plan = pipeline.load_plan(".", args.scale, args.config)
     out = Path(args.out) / plan.scale
     skipped = []
     for extra in run_extras(plan, Path("."), Path(args.runs) / plan.scale / "train"):
